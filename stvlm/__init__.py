@@ -1,0 +1,19 @@
+"""stvlm: ST-VLM spatial-temporal forecasting for scikit-learn and sktime users.
+
+The data path reads in one direction: a series is cut into windows
+(:func:`make_windows`), each window becomes a three-channel correlation image
+(:class:`SpatialToImageTransformer`), and the forecaster turns windows and images into
+tokens for a vision-language backbone (:class:`STVLMForecaster`).
+"""
+
+from .kernels import dtw_matrix, lagged_xcorr_matrix, spectral_corr_matrix
+from .windows import make_windows
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "dtw_matrix",
+    "lagged_xcorr_matrix",
+    "make_windows",
+    "spectral_corr_matrix",
+]

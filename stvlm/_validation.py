@@ -1,0 +1,132 @@
+"""Input checks shared by every public entry point.
+
+Each check turns a bad input into a ``ValueError``/``TypeError`` that says what was
+wrong and what was expected, before it can reach numba or torch.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def _as_float_array(X, name: str) -> np.ndarray:
+    """Return ``X`` as a float ndarray, refusing non-numeric data."""
+    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
+        X = X.to_numpy()
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be array-like of numbers; got {type(X).__name__}: {exc}") from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(
+            f"{name} must hold real numbers; got an array of dtype {arr.dtype!s}. "
+            "Convert strings or objects to float first."
+        )
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers; got complex dtype {arr.dtype!s}.")
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def check_windows(X, *, name: str = "X", min_history: int = 2, dtype=None) -> np.ndarray:
+    """Validate windows of shape ``(n_windows, history, n_sensors)``.
+
+    Returns a C-contiguous float array (``dtype`` if given, else float32 stays float32
+    and everything else becomes float64). Non-finite values are kept: callers decide
+    whether they are masked or imputed.
+    """
+    arr = _as_float_array(X, name)
+    if arr.ndim != 3:
+        hint = (
+            " A 2-D array looks like a series (T, N): cut windows with "
+            "stvlm.make_windows(series, history, horizon) first."
+            if arr.ndim == 2
+            else ""
+        )
+        raise ValueError(
+            f"{name} must be 3-D windows of shape (n_windows, history, n_sensors); "
+            f"got an array with shape {arr.shape}.{hint}"
+        )
+    n, k, N = arr.shape
+    if n == 0 or N == 0:
+        raise ValueError(f"{name} is empty: shape {arr.shape}; need at least one window and one sensor.")
+    if k < min_history:
+        raise ValueError(
+            f"{name} has history {k}; at least {min_history} time steps per window are needed "
+            "(correlations and DTW of a single step carry no information)."
+        )
+    if dtype is None:
+        dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def check_series(X, *, name: str = "X") -> np.ndarray:
+    """Validate a series of shape ``(T, n_sensors)``; returns float64."""
+    arr = _as_float_array(X, name)
+    if arr.ndim == 1:
+        raise ValueError(
+            f"{name} is 1-D with shape {arr.shape}; a series must be 2-D (T, n_sensors). "
+            "For a single sensor use X.reshape(-1, 1)."
+        )
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D series (T, n_sensors); got shape {arr.shape}.")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {arr.shape}.")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """Check that ``value`` is an integer ``>= minimum`` (bools refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r} of type {type(value).__name__}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}.")
+    return int(value)
+
+
+def check_n_jobs(n_jobs) -> int:
+    """Resolve ``n_jobs`` as joblib does, refusing negatives other than -1."""
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, numbers.Integral):
+        raise TypeError(f"n_jobs must be None, -1 or a positive integer; got {n_jobs!r}.")
+    if n_jobs == 0 or n_jobs < -1:
+        raise ValueError(
+            f"n_jobs must be None, -1 (all cores) or a positive integer; got {n_jobs}."
+        )
+    if n_jobs == -1:
+        import os
+
+        return os.cpu_count() or 1
+    return int(n_jobs)
+
+
+def impute_nonfinite(X: np.ndarray) -> np.ndarray:
+    """Fill NaN/inf in windows ``(n, k, N)`` along time, per window and sensor.
+
+    A missing step takes the last finite value before it (forward fill); leading
+    missing steps take the first finite value after them; a sensor with no finite
+    value in the window becomes 0 (a flat series, whose correlations are defined as 0).
+    Returns ``X`` itself when everything is finite.
+    """
+    bad = ~np.isfinite(X)
+    if not bad.any():
+        return X
+    X = np.where(bad, np.nan, X)
+    n, k, N = X.shape
+    idx = np.where(~bad, np.arange(k)[None, :, None], 0)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    filled = np.take_along_axis(X, idx, axis=1)
+    # Leading gaps: backward fill from the first finite value.
+    still = np.isnan(filled)
+    if still.any():
+        ridx = np.where(~still, np.arange(k)[None, :, None], k - 1)
+        ridx = np.minimum.accumulate(ridx[:, ::-1], axis=1)[:, ::-1]
+        filled = np.take_along_axis(filled, ridx, axis=1)
+        filled = np.where(np.isnan(filled), 0.0, filled)
+    return np.ascontiguousarray(filled, dtype=X.dtype)

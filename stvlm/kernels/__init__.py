@@ -1,0 +1,244 @@
+"""The three spatial-to-image (S2I) channels as all-pairs kernels.
+
+Each public function takes windows ``(n_windows, history, n_sensors)`` and returns
+``(n_windows, n_sensors, n_sensors)``: ``dtw_matrix`` (distances),
+``lagged_xcorr_matrix`` and ``spectral_corr_matrix`` (correlations in ``[-1, 1]``).
+Two implementations sit behind them: numba kernels for the CPU (``backend="numba"``)
+and batched torch kernels for any device (``backend="torch"``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_windows, impute_nonfinite
+
+__all__ = ["dtw_matrix", "lagged_xcorr_matrix", "spectral_corr_matrix"]
+
+# A series counts as flat (constant, or a sensor reading 0 throughout) when its spread
+# is below this fraction of its magnitude, or below _FLAT_ATOL in absolute terms: its
+# correlations are then defined as 0 instead of dividing by ~0.
+_FLAT_RTOL = 1e-6
+_FLAT_ATOL = 1e-12
+
+_BACKENDS = ("auto", "numba", "torch")
+
+
+def _resolve_dtype(dtype, X):
+    if dtype is None:
+        return np.float32 if X.dtype == np.float32 else np.float64
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64; got {dt}.")
+    return dt.type
+
+
+def _check_backend(backend):
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}; got {backend!r}.")
+    return "numba" if backend == "auto" else backend
+
+
+def _unit_rows(V: np.ndarray):
+    """Centre the last axis and scale to unit norm; flat rows become 0.
+
+    Computed in float64 whatever the input, so the flat test and the normalisation
+    do not depend on the output dtype.
+    """
+    V = V.astype(np.float64, copy=False)
+    C = V - V.mean(axis=-1, keepdims=True)
+    norm = np.sqrt(np.einsum("...i,...i->...", C, C))
+    scale = np.abs(V).max(axis=-1) * np.sqrt(V.shape[-1])
+    flat = norm <= _FLAT_RTOL * scale + _FLAT_ATOL
+    Z = np.divide(C, norm[..., None], out=np.zeros_like(C), where=~flat[..., None])
+    return Z, flat
+
+
+def _prepare(X, dtype, *, min_history=2):
+    X = check_windows(X, min_history=min_history)
+    dt = _resolve_dtype(dtype, X)
+    X = impute_nonfinite(X)
+    # Series along the last axis: (n, N, k).
+    return np.ascontiguousarray(X.transpose(0, 2, 1)), dt
+
+
+def _spectra(S: np.ndarray):
+    """Standardised amplitude spectra without the DC bin, and the flat mask."""
+    amp = np.abs(np.fft.rfft(S.astype(np.float64, copy=False), axis=-1))[..., 1:]
+    A, flat = _unit_rows(amp)
+    return A, flat
+
+
+def _dtw_numba(S, dt, serial=False):
+    from . import _numba
+
+    S = np.ascontiguousarray(S, dtype=dt)
+    out = np.empty(S.shape[:2] + (S.shape[1],), dtype=dt)
+    if serial:
+        _numba.dtw_batch_serial(S, out)
+        _numba.mirror_upper_serial(out)
+    else:
+        _numba.dtw_batch(S, out)
+        _numba.mirror_upper(out)
+    return out
+
+
+def _xcorr_numba(S, dt, serial=False):
+    from . import _numba
+
+    Z, flat = _unit_rows(S)
+    Zt = np.ascontiguousarray(Z.transpose(0, 2, 1), dtype=dt)
+    out = np.empty(S.shape[:2] + (S.shape[1],), dtype=dt)
+    if serial:
+        _numba.xcorr_batch_serial(Zt, flat, out)
+        _numba.mirror_upper_serial(out)
+    else:
+        _numba.xcorr_batch(Zt, flat, out)
+        _numba.mirror_upper(out)
+    return out
+
+
+def _spectral_numpy(S, dt):
+    A, flat = _spectra(S)
+    A = A.astype(dt)
+    P = np.matmul(A, A.transpose(0, 2, 1))
+    np.clip(P, -1.0, 1.0, out=P)
+    idx = np.arange(S.shape[1])
+    P[:, idx, idx] = (~flat).astype(dt)
+    return P
+
+
+def _torch_call(kind, S, dt, device):
+    import torch
+
+    from . import _torch
+
+    tdt = torch.float32 if dt == np.float32 else torch.float64
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if kind == "dtw":
+        return _torch.dtw_torch(torch.as_tensor(S, dtype=tdt, device=dev))
+    if kind == "xcorr":
+        Z, flat = _unit_rows(S)
+        return _torch.xcorr_torch(
+            torch.as_tensor(Z, dtype=tdt, device=dev), torch.as_tensor(flat, device=dev)
+        )
+    A, flat = _spectra(S)
+    return _torch.spectral_torch(torch.as_tensor(A, dtype=tdt, device=dev), torch.as_tensor(flat, device=dev))
+
+
+def _dispatch(kind, X, backend, dtype, device):
+    backend = _check_backend(backend)
+    S, dt = _prepare(X, dtype)
+    if backend == "torch":
+        return _torch_call(kind, S, dt, device).cpu().numpy()
+    if device is not None and str(device) != "cpu":
+        raise ValueError(f"backend='numba' runs on the CPU; got device={device!r}. Use backend='torch'.")
+    if kind == "dtw":
+        return _dtw_numba(S, dt)
+    if kind == "xcorr":
+        return _xcorr_numba(S, dt)
+    return _spectral_numpy(S, dt)
+
+
+_COMMON_PARAMS = """
+    Parameters
+    ----------
+    X : array-like of shape (n_windows, history, n_sensors)
+        Windows; ``history >= 2``. NaN and inf are imputed along time (forward fill,
+        then backward fill; a sensor with no finite value in a window is flat), never
+        propagated.
+    backend : {"auto", "numba", "torch"}, default="auto"
+        ``"numba"`` (the default behind ``"auto"``) runs the CPU kernels on numba's
+        threads (``NUMBA_NUM_THREADS``); ``"torch"`` runs the batched torch kernels on
+        ``device``.
+    dtype : {None, "float32", "float64"}, default=None
+        Output and working precision; ``None`` keeps float32 input as float32 and
+        computes everything else in float64.
+    device : str or torch.device, optional
+        Device for ``backend="torch"`` (``"cpu"``, ``"cuda"``, ...).
+
+    Returns
+    -------
+    M : ndarray of shape (n_windows, n_sensors, n_sensors)
+"""
+
+
+def dtw_matrix(X, *, backend="auto", dtype=None, device=None):
+    return _dispatch("dtw", X, backend, dtype, device)
+
+
+def lagged_xcorr_matrix(X, *, backend="auto", dtype=None, device=None):
+    return _dispatch("xcorr", X, backend, dtype, device)
+
+
+def spectral_corr_matrix(X, *, backend="auto", dtype=None, device=None):
+    return _dispatch("spectral", X, backend, dtype, device)
+
+
+dtw_matrix.__doc__ = (
+    """Dynamic time warping distance between every pair of sensors of each window.
+
+    Classic DTW with squared local cost and the square root of the accumulated total,
+    equal to ``tslearn.metrics.cdist_dtw`` (bit-identical in float64 on the numba
+    backend). Symmetric with a zero diagonal.
+"""
+    + _COMMON_PARAMS
+    + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm import dtw_matrix
+    >>> X = np.array([[[0.0, 0.0], [1.0, 0.0], [2.0, 1.0], [1.0, 2.0]]])  # (1, 4, 2)
+    >>> dtw_matrix(X)  # warping aligns 0,1,2,1 with 0,0,1,2 up to the last step
+    array([[[0., 1.],
+            [1., 0.]]])
+"""
+)
+
+lagged_xcorr_matrix.__doc__ = (
+    """Time-lagged cross-correlation between every pair of sensors of each window.
+
+    For centred series ``a`` and ``b`` of length ``k`` (the paper's Eq. 2),
+    ``R_ab(tau) = sum_t a[t] b[t + tau] / (||a|| ||b||)`` for
+    ``tau`` in ``[-(k-1), k-1]``, summing over the steps where both exist. The entry is
+    the signed value of largest magnitude over the lags, in ``[-1, 1]``. The diagonal is
+    1, except for flat series (constant or all-zero), whose row and column are 0.
+"""
+    + _COMMON_PARAMS
+    + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm import lagged_xcorr_matrix
+    >>> a = np.array([0.0, 1, 3, 1, 0, 0, 0, 0])
+    >>> b = np.roll(a, 2)                       # the same pulse two steps later: 6 of 8 steps overlap
+    >>> X = np.stack([a, b, -a, np.full(8, 3.0)], axis=1)[None]
+    >>> lagged_xcorr_matrix(X)[0].round(3)
+    array([[ 1.   ,  0.901, -1.   ,  0.   ],
+           [ 0.901,  1.   , -0.901,  0.   ],
+           [-1.   , -0.901,  1.   ,  0.   ],
+           [ 0.   ,  0.   ,  0.   ,  0.   ]])
+"""
+)
+
+spectral_corr_matrix.__doc__ = (
+    """Pearson correlation of the FFT amplitude spectra of every pair of sensors.
+
+    The spectra are ``|rfft(x)|`` without the DC bin (the window mean, which DTW
+    already sees). Values in ``[-1, 1]``; the diagonal is 1, and a series whose spectrum
+    is flat (constant or all-zero series) has correlation 0 with everything.
+"""
+    + _COMMON_PARAMS
+    + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm import spectral_corr_matrix
+    >>> t = np.arange(12.0)
+    >>> X = np.stack([np.sin(t), 5 + 2 * np.sin(t), np.zeros(12)], axis=1)[None]
+    >>> spectral_corr_matrix(X).round(6)
+    array([[[1., 1., 0.],
+            [1., 1., 0.],
+            [0., 0., 0.]]])
+"""
+)

@@ -1,0 +1,417 @@
+"""Masked forecast metrics (MAE, RMSE, MAPE) and scikit-learn scorers.
+
+Traffic benchmarks score forecasts only where a true reading exists: a true value
+of 0 on PEMS means a missing reading, NaN means missing everywhere, and on SZ-taxi
+speeds below a threshold mean "no taxi passed". Every metric here applies the same
+masking rule, implemented once in :func:`_mask`:
+
+* an entry is **masked** (left out) when its true value is NaN;
+* or, if ``null_value`` is not None, when the true value equals ``null_value``
+  exactly (default ``0.0``, the PEMS / BasicTS / STAEformer convention);
+* or, if ``threshold`` is not None, when ``|y_true| < threshold`` (covers float
+  noise around 0, e.g. SZ-taxi's ``1e-17 ... 1e-7``);
+* :func:`masked_mape` also always leaves out true values equal to 0, where a
+  percentage error is undefined.
+
+The metrics average over every entry that is left, whatever the array shape, so
+``(n_windows, horizon, n_sensors)`` arrays are scored over all windows, horizons
+and sensors together. Errors are loud rather than silent:
+
+* ``y_true`` and ``y_pred`` of different shapes raise ``ValueError``;
+* a NaN or infinite prediction where the true value is kept raises ``ValueError``
+  (a prediction is never silently turned into a NaN score);
+* an infinite true value raises ``ValueError`` (use NaN to mark missing values);
+* nothing left after masking raises ``ValueError`` ("no valid target values after
+  masking"), rather than returning NaN with a warning.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._validation import _as_float_array
+
+__all__ = [
+    "masked_mae",
+    "masked_rmse",
+    "masked_mape",
+    "horizon_metrics",
+    "mae_scorer",
+    "rmse_scorer",
+    "mape_scorer",
+    "get_scorer",
+]
+
+
+def _check_nonneg_number(value, name):
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be None or a non-negative number; got {value!r}.")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be None or a finite number >= 0; got {value!r}.")
+    return value
+
+
+def _mask(y_true, y_pred, null_value=0.0, threshold=None, *, exclude_zero=False):
+    """Apply the masking rule; return the kept true and predicted values (1-D, float64).
+
+    The single implementation of the masking rule used by every metric of this module
+    (see the module docstring for the rule and the errors raised).
+    """
+    t = _as_float_array(y_true, "y_true")
+    p = _as_float_array(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise ValueError(
+            f"y_true and y_pred must have the same shape; got {t.shape} and {p.shape}."
+        )
+    if t.size == 0:
+        raise ValueError("y_true is empty: no valid target values after masking.")
+    if null_value is not None:
+        if isinstance(null_value, (bool, np.bool_)) or not isinstance(null_value, numbers.Real):
+            raise TypeError(f"null_value must be None or a number; got {null_value!r}.")
+    threshold = _check_nonneg_number(threshold, "threshold")
+
+    t = t.astype(np.float64, copy=False)
+    p = p.astype(np.float64, copy=False)
+    keep = ~np.isnan(t)
+    if np.isinf(t[keep]).any():
+        raise ValueError(
+            "y_true contains infinite values; mark missing true values with NaN "
+            "(always masked) or with null_value."
+        )
+    if null_value is not None and not np.isnan(null_value):
+        keep &= t != null_value
+    if threshold is not None:
+        keep &= np.abs(t) >= threshold
+    if exclude_zero:
+        keep &= t != 0
+    if not keep.any():
+        raise ValueError(
+            "no valid target values after masking: every entry of y_true is NaN"
+            + (f", equal to null_value={null_value!r}" if null_value is not None else "")
+            + (f", or below threshold={threshold!r} in absolute value" if threshold is not None else "")
+            + (" or zero" if exclude_zero else "")
+            + "."
+        )
+    t = t[keep]
+    p = p[keep]
+    bad = ~np.isfinite(p)
+    if bad.any():
+        raise ValueError(
+            f"y_pred has {int(bad.sum())} non-finite value(s) (NaN or inf) where y_true is "
+            "a valid target; a forecast must be finite wherever it is scored."
+        )
+    return t, p
+
+
+def masked_mae(y_true, y_pred, null_value=0.0, threshold=None):
+    """Mean absolute error over the entries whose true value is valid.
+
+    Parameters
+    ----------
+    y_true : array-like of any shape, e.g. (n_windows, horizon, n_sensors)
+        True values. NaN entries are always left out.
+    y_pred : array-like of the same shape as ``y_true``
+        Forecasts. They must be finite wherever ``y_true`` is kept.
+    null_value : float or None, default=0.0
+        True values equal to this (exact equality) are left out as missing
+        readings. ``None`` keeps them.
+    threshold : float or None, default=None
+        If given, true values with ``|y_true| < threshold`` are left out as well.
+
+    Returns
+    -------
+    float
+        ``mean(|y_pred - y_true|)`` over the kept entries, in the units of the data.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, if ``y_pred`` is NaN/inf where ``y_true`` is kept, if
+        ``y_true`` has infinite values, or if nothing is left after masking.
+
+    See Also
+    --------
+    masked_rmse, masked_mape, horizon_metrics
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.metrics import masked_mae
+    >>> y_true = np.array([[1.0, 0.0], [np.nan, 4.0]])
+    >>> y_pred = np.array([[2.0, 9.0], [5.0, 2.0]])
+    >>> masked_mae(y_true, y_pred)   # the 0 and the NaN are left out: (1 + 2) / 2
+    1.5
+    >>> masked_mae(y_true, y_pred, null_value=None)   # the 0 now counts: (1 + 9 + 2) / 3
+    4.0
+    """
+    t, p = _mask(y_true, y_pred, null_value, threshold)
+    return float(np.mean(np.abs(p - t)))
+
+
+def masked_rmse(y_true, y_pred, null_value=0.0, threshold=None):
+    """Root mean squared error over the entries whose true value is valid.
+
+    Parameters
+    ----------
+    y_true : array-like of any shape, e.g. (n_windows, horizon, n_sensors)
+        True values. NaN entries are always left out.
+    y_pred : array-like of the same shape as ``y_true``
+        Forecasts. They must be finite wherever ``y_true`` is kept.
+    null_value : float or None, default=0.0
+        True values equal to this (exact equality) are left out. ``None`` keeps them.
+    threshold : float or None, default=None
+        If given, true values with ``|y_true| < threshold`` are left out as well.
+
+    Returns
+    -------
+    float
+        ``sqrt(mean((y_pred - y_true) ** 2))`` over the kept entries.
+
+    Raises
+    ------
+    ValueError
+        As :func:`masked_mae`.
+
+    See Also
+    --------
+    masked_mae, masked_mape, horizon_metrics
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.metrics import masked_rmse
+    >>> y_true = np.array([3.0, 0.0, 5.0, 1e-9])
+    >>> y_pred = np.array([0.0, 7.0, 1.0, 2.0])
+    >>> masked_rmse(y_true, y_pred, threshold=1e-6)   # sqrt((9 + 16) / 2)
+    3.5355339059327378
+    """
+    t, p = _mask(y_true, y_pred, null_value, threshold)
+    return float(np.sqrt(np.mean((p - t) ** 2)))
+
+
+def masked_mape(y_true, y_pred, null_value=0.0, threshold=None):
+    """Mean absolute percentage error, in percent, over the valid true values.
+
+    Parameters
+    ----------
+    y_true : array-like of any shape, e.g. (n_windows, horizon, n_sensors)
+        True values. NaN entries, and entries equal to 0 (where a percentage error is
+        undefined), are always left out.
+    y_pred : array-like of the same shape as ``y_true``
+        Forecasts. They must be finite wherever ``y_true`` is kept.
+    null_value : float or None, default=0.0
+        True values equal to this (exact equality) are left out.
+    threshold : float or None, default=None
+        If given, true values with ``|y_true| < threshold`` are left out as well. On
+        SZ-taxi MAPE is taken over true speeds of at least 1 km/h: ``threshold=1.0``.
+
+    Returns
+    -------
+    float
+        ``100 * mean(|y_pred - y_true| / |y_true|)`` over the kept entries, e.g.
+        ``15.62`` for 15.62 % (not ``0.1562``).
+
+    Raises
+    ------
+    ValueError
+        As :func:`masked_mae`.
+
+    See Also
+    --------
+    masked_mae, masked_rmse, horizon_metrics
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.metrics import masked_mape
+    >>> y_true = np.array([10.0, 0.0, 20.0, 0.5])
+    >>> y_pred = np.array([11.0, 3.0, 15.0, 1.0])
+    >>> masked_mape(y_true, y_pred)   # (10 % + 25 % + 100 %) / 3
+    45.0
+    >>> masked_mape(y_true, y_pred, threshold=1.0)   # 0.5 left out too
+    17.5
+    """
+    t, p = _mask(y_true, y_pred, null_value, threshold, exclude_zero=True)
+    return float(np.mean(np.abs(p - t) / np.abs(t)) * 100.0)
+
+
+def horizon_metrics(
+    y_true,
+    y_pred,
+    horizons=(3, 6, 12),
+    *,
+    null_value=0.0,
+    threshold=None,
+    mape_threshold=None,
+):
+    """MAE, RMSE and MAPE over all horizons and at selected forecast steps.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_windows, horizon, ...)
+        True values; axis 1 is the forecast step.
+    y_pred : array-like of the same shape as ``y_true``
+        Forecasts.
+    horizons : iterable of int, default=(3, 6, 12)
+        Forecast steps to report on their own, 1-based: horizon 3 is
+        ``y[:, 2]`` (15 minutes ahead on 5-minute PEMS data). Each must lie in
+        ``1 ... y_true.shape[1]``. An empty tuple reports the overall figures only.
+    null_value : float or None, default=0.0
+        Passed to every metric (see :func:`masked_mae`).
+    threshold : float or None, default=None
+        Passed to :func:`masked_mae` and :func:`masked_rmse`, and to
+        :func:`masked_mape` unless ``mape_threshold`` is given.
+    mape_threshold : float or None, default=None
+        Threshold of :func:`masked_mape` only; ``None`` uses ``threshold``.
+        SZ-taxi uses ``threshold=1e-6, mape_threshold=1.0``.
+
+    Returns
+    -------
+    dict
+        ``{"MAE": float, "RMSE": float, "MAPE": float, "horizons": {h: {"MAE": ...,
+        "RMSE": ..., "MAPE": ...}, ...}}``: the overall figures over every window,
+        step and sensor, and the figures at each requested step (keys are the ints of
+        ``horizons``). MAPE is in percent.
+
+    Raises
+    ------
+    ValueError
+        If the arrays are not at least 2-D, if a horizon is out of range, or as
+        :func:`masked_mae` (also when one requested step has no valid target).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.metrics import horizon_metrics
+    >>> y_true = np.full((4, 3, 2), 10.0)
+    >>> y_pred = y_true + np.array([1.0, 2.0, 3.0])[None, :, None]
+    >>> res = horizon_metrics(y_true, y_pred, horizons=(1, 3))
+    >>> res["MAE"], res["horizons"][1]["MAE"], res["horizons"][3]["MAPE"]
+    (2.0, 1.0, 30.0)
+    """
+    t = _as_float_array(y_true, "y_true")
+    p = _as_float_array(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise ValueError(
+            f"y_true and y_pred must have the same shape; got {t.shape} and {p.shape}."
+        )
+    if t.ndim < 2:
+        raise ValueError(
+            "horizon_metrics needs arrays of shape (n_windows, horizon, ...) with the "
+            f"forecast step on axis 1; got shape {t.shape}."
+        )
+    H = t.shape[1]
+    if isinstance(horizons, numbers.Integral):
+        horizons = (horizons,)
+    steps = []
+    for h in horizons:
+        if isinstance(h, (bool, np.bool_)) or not isinstance(h, numbers.Integral):
+            raise TypeError(f"horizons must be integers (1-based steps); got {h!r}.")
+        if not 1 <= h <= H:
+            raise ValueError(
+                f"horizon {h} is out of range: the arrays have {H} forecast steps, so "
+                f"horizons must lie in 1 ... {H} (1-based)."
+            )
+        steps.append(int(h))
+    if mape_threshold is None:
+        mape_threshold = threshold
+
+    def _three(a, b):
+        return {
+            "MAE": masked_mae(a, b, null_value=null_value, threshold=threshold),
+            "RMSE": masked_rmse(a, b, null_value=null_value, threshold=threshold),
+            "MAPE": masked_mape(a, b, null_value=null_value, threshold=mape_threshold),
+        }
+
+    out = _three(t, p)
+    out["horizons"] = {h: _three(t[:, h - 1], p[:, h - 1]) for h in steps}
+    return out
+
+
+# --------------------------------------------------------------------------- scorers
+def _make_scorers():
+    from sklearn.metrics import make_scorer
+
+    return (
+        make_scorer(masked_mae, greater_is_better=False),
+        make_scorer(masked_rmse, greater_is_better=False),
+        make_scorer(masked_mape, greater_is_better=False),
+    )
+
+
+mae_scorer, rmse_scorer, mape_scorer = _make_scorers()
+
+_SCORER_FUNCS = {
+    "neg_masked_mae": masked_mae,
+    "neg_masked_rmse": masked_rmse,
+    "neg_masked_mape": masked_mape,
+}
+
+
+def get_scorer(name, **mask_kwargs):
+    """Return a scikit-learn scorer of a masked metric, by name.
+
+    The scorers are built with :func:`sklearn.metrics.make_scorer`: they call
+    ``estimator.predict(X)`` and score it against ``y`` of any shape
+    (``(n_windows, horizon, n_sensors)`` windows included; scikit-learn passes 3-D
+    ``y`` through unchanged). Like scikit-learn's ``neg_*`` scorers they return the
+    **negated** error, so greater is better. As for every scikit-learn scorer, the
+    estimator must be a scikit-learn estimator (derive from ``BaseEstimator``).
+
+    Parameters
+    ----------
+    name : {"neg_masked_mae", "neg_masked_rmse", "neg_masked_mape"}
+        The metric.
+    **mask_kwargs
+        ``null_value`` and/or ``threshold`` for the metric (see :func:`masked_mae`).
+        Without them the module-level ``mae_scorer``, ``rmse_scorer`` or
+        ``mape_scorer`` (zeros masked) is returned.
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y) -> float``
+        Usable as ``scoring=`` in ``cross_val_score``, ``GridSearchCV`` etc.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown (the message lists the known names).
+    TypeError
+        If a keyword other than ``null_value`` or ``threshold`` is given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator, RegressorMixin
+    >>> from stvlm.metrics import get_scorer
+    >>> class Persistence(RegressorMixin, BaseEstimator):
+    ...     def fit(self, X, y):
+    ...         return self
+    ...     def predict(self, X):
+    ...         return np.repeat(X[:, -1:], 2, axis=1)
+    >>> X = np.ones((5, 3, 4)); y = np.full((5, 2, 4), 3.0)
+    >>> get_scorer("neg_masked_mae")(Persistence(), X, y)
+    -2.0
+    >>> round(get_scorer("neg_masked_mape", threshold=1.0)(Persistence(), X, y), 2)
+    -66.67
+    """
+    if name not in _SCORER_FUNCS:
+        raise ValueError(
+            f"unknown scorer {name!r}; known scorers: {', '.join(sorted(_SCORER_FUNCS))}."
+        )
+    unknown = set(mask_kwargs) - {"null_value", "threshold"}
+    if unknown:
+        raise TypeError(
+            f"get_scorer accepts only null_value and threshold as keywords; got {sorted(unknown)}."
+        )
+    if not mask_kwargs:
+        return {"neg_masked_mae": mae_scorer, "neg_masked_rmse": rmse_scorer,
+                "neg_masked_mape": mape_scorer}[name]
+    from sklearn.metrics import make_scorer
+
+    return make_scorer(_SCORER_FUNCS[name], greater_is_better=False, **mask_kwargs)

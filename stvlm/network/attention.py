@@ -1,0 +1,272 @@
+"""Self-attention-aware fusion (SAF): an image-driven bias on sensor-to-sensor attention.
+
+Two pieces:
+
+- :class:`PadConvBias` (``f_PadConv``) turns the mixed S2I image ``M'`` into one
+  ``N x N`` bias map per attention head;
+- :class:`SAFSelfAttention` replaces the first ViLT layer's self-attention and
+  adds that map to the sensor-token x sensor-token block of ``QK^T`` before the
+  ``1/sqrt(d_k)`` scaling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["PadConvBias", "SAFSelfAttention", "install_saf"]
+
+
+class PadConvBias(nn.Module):
+    """``f_PadConv``: per-head sensor-pair attention bias from the mixed image.
+
+    A same-size convolution without bias (``kernel_size`` odd, replicate
+    padding, so a constant image stays constant and edge sensors get no
+    artificial border effect) maps the ``3 x N x N`` image to ``n_heads`` maps;
+    each map is standardised per sample and head over its ``N x N`` pixels
+    (``(z - mean) / sqrt(var + eps)``, so a constant map gives exactly 0, never
+    NaN) and multiplied by the learnable scalar :attr:`scale` (initial value
+    ``init_scale``). Pixel ``(i, j)`` of the output steers how sensor ``i``
+    attends to sensor ``j``.
+
+    Parameters
+    ----------
+    n_heads : int
+        Attention heads of the backbone (one map per head).
+    kernel_size : int, default=3
+        Odd convolution size.
+    in_channels : int, default=3
+    eps : float, default=1e-5
+    init_scale : float, default=1.0
+
+    Attributes
+    ----------
+    conv : torch.nn.Conv2d
+    scale : torch.nn.Parameter, shape ()
+
+    Examples
+    --------
+    >>> import torch
+    >>> from stvlm.network import PadConvBias
+    >>> f = PadConvBias(n_heads=4)
+    >>> f(torch.rand(2, 3, 10, 10)).shape
+    torch.Size([2, 4, 10, 10])
+    >>> bool(f(torch.full((1, 3, 5, 5), 0.7)).abs().max() == 0)
+    True
+    """
+
+    def __init__(self, n_heads, kernel_size=3, in_channels=3, eps=1e-5, init_scale=1.0):
+        super().__init__()
+        kernel_size = int(kernel_size)
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size}.")
+        self.n_heads = int(n_heads)
+        self.eps = float(eps)
+        self.conv = nn.Conv2d(
+            in_channels,
+            self.n_heads,
+            kernel_size=kernel_size,
+            padding=kernel_size // 2,
+            padding_mode="replicate",
+            bias=False,  # a per-map constant is removed by the standardisation anyway
+        )
+        self.scale = nn.Parameter(torch.tensor(float(init_scale)))
+
+    def forward(self, image):
+        """Bias maps.
+
+        Parameters
+        ----------
+        image : torch.Tensor of shape (B, C, N, N)
+
+        Returns
+        -------
+        torch.Tensor of shape (B, n_heads, N, N)
+        """
+        z = self.conv(image)
+        if z.dtype in (torch.float16, torch.bfloat16):  # statistics in float32 under autocast
+            z = z.float()
+        z = z - z[..., :1, :1]  # shift by one pixel: exactly 0 for a constant map
+        mean = z.mean(dim=(-2, -1), keepdim=True)
+        var = z.var(dim=(-2, -1), keepdim=True, unbiased=False)
+        z = (z - mean) * torch.rsqrt(var + self.eps)
+        return z * self.scale
+
+
+class SAFSelfAttention(nn.Module):
+    """ViLT self-attention with an optional additive bias on one token block.
+
+    Scores are ``softmax((Q K^T + A_bias) / sqrt(d_k) + attention_mask)``
+    where ``A_bias`` is zero except on the ``[offset:offset+N, offset:offset+N]``
+    block (the sensor tokens), which holds the ``(B, H, N, N)`` bias set for
+    the current call. The bias is given per forward call by the owning network
+    through the context manager :meth:`sensor_bias` (or
+    :meth:`set_sensor_bias` / :meth:`clear_sensor_bias`), and is only ever
+    added into that block, so no ``(B, H, L, L)`` bias tensor is built. With no
+    bias set, the computation is exactly ViLT's. Because the bias only lives
+    for the duration of the call, activation (gradient) checkpointing must not
+    be enabled on this layer: its recomputation during backward would run
+    without the bias.
+
+    The original module's ``query``, ``key``, ``value`` (and ``dropout``)
+    children are reused, not copied: pretrained weights are kept and peft's
+    ``target_modules=["query", "key"]`` finds them under the same names.
+
+    Parameters
+    ----------
+    original : transformers.models.vilt.modeling_vilt.ViltSelfAttention
+        The module to replace.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from transformers import ViltConfig, ViltModel
+    >>> from stvlm.network import SAFSelfAttention
+    >>> cfg = ViltConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+    ...                  intermediate_size=64, image_size=32, patch_size=8)
+    >>> model = ViltModel(cfg, add_pooling_layer=False)
+    >>> saf = SAFSelfAttention(model.encoder.layer[0].attention.attention)
+    >>> h = torch.randn(2, 12, 32)
+    >>> with saf.sensor_bias(torch.randn(2, 4, 5, 5), offset=3):
+    ...     out = saf(h)[0]
+    >>> out.shape, saf.bias is None
+    (torch.Size([2, 12, 32]), True)
+    """
+
+    def __init__(self, original):
+        super().__init__()
+        self.num_attention_heads = original.num_attention_heads
+        self.attention_head_size = original.attention_head_size
+        self.all_head_size = original.all_head_size
+        self.query = original.query
+        self.key = original.key
+        self.value = original.value
+        self.dropout = original.dropout
+        self.bias = None
+        self.bias_offset = 0
+
+    # -- bias plumbing -------------------------------------------------------------
+    def set_sensor_bias(self, bias, offset):
+        """Set the ``(B, H, N, N)`` bias for the block starting at token ``offset``."""
+        if bias is not None:
+            if bias.dim() != 4 or bias.shape[1] != self.num_attention_heads or bias.shape[2] != bias.shape[3]:
+                raise ValueError(
+                    f"bias must have shape (B, {self.num_attention_heads}, N, N), got {tuple(bias.shape)}."
+                )
+        self.bias = bias
+        self.bias_offset = int(offset)
+
+    def clear_sensor_bias(self):
+        """Remove the bias: the module computes plain ViLT attention again."""
+        self.bias = None
+        self.bias_offset = 0
+
+    @contextlib.contextmanager
+    def sensor_bias(self, bias, offset):
+        """Context manager: the bias holds for the calls inside the block only."""
+        self.set_sensor_bias(bias, offset)
+        try:
+            yield self
+        finally:
+            self.clear_sensor_bias()
+
+    # -- attention -----------------------------------------------------------------
+    def _heads(self, layer, hidden_states):
+        hidden_shape = (*hidden_states.shape[:-1], -1, self.attention_head_size)
+        return layer(hidden_states).view(hidden_shape).transpose(1, 2)
+
+    def _scores(self, query_layer, key_layer, attention_mask):
+        scores = torch.matmul(query_layer, key_layer.transpose(-1, -2))
+        bias = self.bias
+        if bias is not None:
+            n = bias.shape[-1]
+            o = self.bias_offset
+            if o < 0 or o + n > scores.shape[-1] or bias.shape[0] not in (1, scores.shape[0]):
+                raise ValueError(
+                    f"sensor bias of shape {tuple(bias.shape)} at offset {o} does not fit attention "
+                    f"scores of shape {tuple(scores.shape)}."
+                )
+            # in-place on the matmul output (not saved by autograd): only the block is touched
+            scores[:, :, o : o + n, o : o + n] += bias.to(scores.dtype)
+        scores = scores / math.sqrt(self.attention_head_size)
+        if attention_mask is not None:
+            if attention_mask.dtype == torch.bool:
+                attention_mask = torch.zeros_like(attention_mask, dtype=scores.dtype).masked_fill(
+                    ~attention_mask, torch.finfo(scores.dtype).min
+                )
+            scores = scores + attention_mask
+        return scores
+
+    def attention_scores(self, hidden_states, attention_mask=None):
+        """Pre-softmax scores ``(Q K^T + A_bias) / sqrt(d_k) + mask``, shape (B, H, L, L)."""
+        q = self._heads(self.query, hidden_states)
+        k = self._heads(self.key, hidden_states)
+        return self._scores(q, k, attention_mask)
+
+    def forward(self, hidden_states, attention_mask=None, *args, **kwargs):
+        """Same call and return as ``ViltSelfAttention.forward``.
+
+        Accepts ``(hidden_states, attention_mask, output_attentions)`` (transformers
+        5) and ``(hidden_states, attention_mask, head_mask, output_attentions)``
+        (transformers 4). Returns ``(context,)`` or ``(context, probs)``.
+        """
+        head_mask = kwargs.pop("head_mask", None)
+        output_attentions = kwargs.pop("output_attentions", False)
+        if len(args) == 1:
+            output_attentions = args[0]
+        elif len(args) == 2:
+            head_mask, output_attentions = args
+        elif len(args) > 2:
+            raise TypeError(f"unexpected positional arguments: {len(args) + 2} given")
+        kwargs.pop("position_bias", None)
+
+        query_layer = self._heads(self.query, hidden_states)
+        key_layer = self._heads(self.key, hidden_states)
+        value_layer = self._heads(self.value, hidden_states)
+
+        attention_scores = self._scores(query_layer, key_layer, attention_mask)
+        attention_probs = nn.Softmax(dim=-1)(attention_scores)
+        attention_probs = self.dropout(attention_probs)
+        if head_mask is not None:
+            attention_probs = attention_probs * head_mask
+
+        context_layer = torch.matmul(attention_probs, value_layer)
+        context_layer = context_layer.permute(0, 2, 1, 3).contiguous()
+        context_layer = context_layer.view(*context_layer.size()[:-2], self.all_head_size)
+        return (context_layer, attention_probs) if output_attentions else (context_layer,)
+
+    def extra_repr(self):
+        return f"heads={self.num_attention_heads}, head_size={self.attention_head_size}"
+
+
+def install_saf(backbone, layer=0):
+    """Replace ``backbone.encoder.layer[layer].attention.attention`` by SAF (in place).
+
+    Parameters
+    ----------
+    backbone : transformers.ViltModel
+    layer : int, default=0
+
+    Returns
+    -------
+    SAFSelfAttention
+        The installed module (the existing one if already installed).
+
+    Examples
+    --------
+    >>> from transformers import ViltConfig, ViltModel
+    >>> from stvlm.network import install_saf
+    >>> cfg = ViltConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+    ...                  intermediate_size=64, image_size=32, patch_size=8)
+    >>> model = ViltModel(cfg, add_pooling_layer=False)
+    >>> type(install_saf(model)).__name__
+    'SAFSelfAttention'
+    """
+    holder = backbone.encoder.layer[layer].attention
+    if isinstance(holder.attention, SAFSelfAttention):
+        return holder.attention
+    holder.attention = SAFSelfAttention(holder.attention)
+    return holder.attention

@@ -1,0 +1,125 @@
+"""The small trainable parts of ST-VLM around the backbone.
+
+- :class:`ChannelMixing`: ``W_af``, the learnable 3x3 per-pixel mix of the S2I channels;
+- :class:`TemporalEncoder`: LSTM over each sensor's history, one token per sensor;
+- :class:`LSTMDecoderHead`: LSTM decoder from each sensor's backbone output to
+  ``horizon`` values.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["ChannelMixing", "LSTMDecoderHead", "TemporalEncoder"]
+
+
+def _run_lstm(lstm, seq):
+    """Run ``lstm``; under CPU autocast in float32 (oneDNN has no reduced-precision LSTM).
+
+    On CUDA, autocast runs cuDNN's LSTM in half precision as usual.
+    """
+    if seq.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return lstm(seq.float())
+    return lstm(seq)
+
+
+class ChannelMixing(nn.Module):
+    """``W_af``: a learnable ``C x C`` channel mix applied to every pixel, no bias.
+
+    Initialised to the identity, so at the start of training the image is
+    passed on unchanged. Zero pixels (the padding) stay zero.
+
+    Parameters
+    ----------
+    channels : int, default=3
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter of shape (channels, channels)
+        ``out[c] = sum_k weight[c, k] * in[k]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from stvlm.network import ChannelMixing
+    >>> mix = ChannelMixing()
+    >>> img = torch.rand(2, 3, 5, 5)
+    >>> torch.equal(mix(img), img)
+    True
+    """
+
+    def __init__(self, channels=3):
+        super().__init__()
+        self.weight = nn.Parameter(torch.eye(int(channels)))
+
+    def forward(self, images):
+        """Mix channels of ``images`` (B, C, H, W)."""
+        return torch.einsum("ok,bkhw->bohw", self.weight.to(images.dtype), images)
+
+
+class TemporalEncoder(nn.Module):
+    """One token per sensor: LSTM over its history, last hidden state, linear map.
+
+    Parameters
+    ----------
+    hidden_size : int
+        Width of the backbone's tokens.
+    encoder_hidden : int, default=64
+        LSTM width.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from stvlm.network import TemporalEncoder
+    >>> enc = TemporalEncoder(hidden_size=32, encoder_hidden=16)
+    >>> enc(torch.randn(2, 12, 7)).shape  # (B, history, N) -> (B, N, hidden)
+    torch.Size([2, 7, 32])
+    """
+
+    def __init__(self, hidden_size, encoder_hidden=64):
+        super().__init__()
+        self.lstm = nn.LSTM(1, int(encoder_hidden), batch_first=True)
+        self.proj = nn.Linear(int(encoder_hidden), int(hidden_size))
+
+    def forward(self, x):
+        """``x`` (B, history, N) -> sensor tokens (B, N, hidden)."""
+        batch, history, n_nodes = x.shape
+        seq = x.permute(0, 2, 1).reshape(batch * n_nodes, history, 1)
+        _, (h_n, _) = _run_lstm(self.lstm, seq)
+        return self.proj(h_n[-1]).view(batch, n_nodes, -1)
+
+
+class LSTMDecoderHead(nn.Module):
+    """LSTM decoder: each sensor's vector is the input at every one of ``horizon`` steps.
+
+    Parameters
+    ----------
+    hidden_size : int
+        Width of the backbone's output tokens.
+    horizon : int
+    decoder_hidden : int, default=64
+
+    Examples
+    --------
+    >>> import torch
+    >>> from stvlm.network import LSTMDecoderHead
+    >>> head = LSTMDecoderHead(hidden_size=32, horizon=12, decoder_hidden=16)
+    >>> head(torch.randn(2, 7, 32)).shape  # (B, N, hidden) -> (B, horizon, N)
+    torch.Size([2, 12, 7])
+    """
+
+    def __init__(self, hidden_size, horizon, decoder_hidden=64):
+        super().__init__()
+        self.horizon = int(horizon)
+        self.lstm = nn.LSTM(int(hidden_size), int(decoder_hidden), batch_first=True)
+        self.out = nn.Linear(int(decoder_hidden), 1)
+
+    def forward(self, h):
+        """``h`` (B, N, hidden) -> forecast (B, horizon, N)."""
+        batch, n_nodes, hidden = h.shape
+        seq = h.reshape(batch * n_nodes, 1, hidden).expand(-1, self.horizon, -1)
+        out, _ = _run_lstm(self.lstm, seq)
+        y = self.out(out).squeeze(-1)  # (B*N, horizon)
+        return y.view(batch, n_nodes, self.horizon).transpose(1, 2)

@@ -1,0 +1,396 @@
+"""The ST-VLM network: S2I image + prompt + sensor tokens through ViLT, LSTM head."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import PadConvBias, SAFSelfAttention, install_saf
+from .backbone import ExtendedPositionEmbedding, extend_text_positions, load_backbone, make_prompt, tokenize_prompt
+from .layers import ChannelMixing, LSTMDecoderHead, TemporalEncoder
+
+__all__ = ["STVLMNetwork", "trainable_parameter_summary"]
+
+#: ViLT's image processor normalises with mean = std = 0.5 per channel.
+_IMAGE_MEAN = 0.5
+_IMAGE_STD = 0.5
+
+_FUSIONS = ("saf", None)
+_FINETUNES = ("lora", None)
+
+
+def _positive_int(name, value):
+    try:
+        ivalue = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.") from None
+    if ivalue != value or ivalue < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return ivalue
+
+
+class STVLMNetwork(nn.Module):
+    """ST-VLM: forecast ``horizon`` steps of ``N`` sensors with a ViLT backbone.
+
+    One forward pass, for windows ``x`` (B, history, N) and their S2I images
+    (B, 3, n, n):
+
+    1. ``W_af`` (:class:`ChannelMixing`, identity at init) mixes the three
+       channels of the top-left ``N x N`` block, giving ``M'``.
+    2. ``M'`` is zero-padded at the bottom/right to ``config.image_size``,
+       normalised like ViLT's image processor (``(v - 0.5) / 0.5``) and
+       embedded *deterministically*: patch projection, patch position
+       embeddings interpolated to the patch grid exactly as
+       ``ViltEmbeddings.visual_embed`` does for a full image, image ``[CLS]``
+       prepended, no random patch sampling; passed as ``image_embeds`` with an
+       all-ones ``pixel_mask`` of the image token count.
+    3. The prompt ids are embedded with the backbone's word embeddings.
+    4. :class:`TemporalEncoder` gives one token per sensor; text stream =
+       ``[prompt, N sensor tokens]`` passed as ``inputs_embeds`` (ViLT adds
+       text positions, token types and LayerNorm); the position table is
+       extended to ``len(prompt) + N`` rows (:func:`extend_text_positions`).
+    5. ``fusion="saf"``: :class:`PadConvBias` of ``M'`` biases the
+       sensor x sensor block of layer 0's attention scores
+       (:class:`SAFSelfAttention`).
+    6. ``finetune="lora"``: LoRA (peft) on ``query`` and ``key`` of every
+       layer; the backbone's own weights are frozen either way.
+    7. :class:`LSTMDecoderHead` maps the backbone's output at the sensor
+       tokens to ``(B, horizon, N)``.
+
+    The backbone is modified in place (positions, SAF, LoRA); pass a fresh
+    backbone (or a ``copy.deepcopy``) to each network.
+
+    Parameters
+    ----------
+    backbone : transformers.ViltModel
+        E.g. from :func:`load_backbone`. Modified in place.
+    prompt_ids : torch.LongTensor of shape (L,)
+        Prompt token ids (:func:`tokenize_prompt`).
+    n_nodes : int
+        Number of sensors ``N``; at most ``config.image_size``.
+    history, horizon : int
+        Input and output window lengths.
+    fusion : {"saf", None}, default="saf"
+        ``None``: no SAF, layer 0 keeps its original ``ViltSelfAttention``.
+    finetune : {"lora", None}, default="lora"
+        ``None``: backbone fully frozen, no LoRA.
+    lora_r, lora_alpha, lora_dropout : LoRA rank, scaling and dropout.
+    encoder_hidden, decoder_hidden : int
+        LSTM widths of the temporal encoder and of the head.
+
+    Attributes
+    ----------
+    backbone : transformers.ViltModel
+    w_af : ChannelMixing
+    temporal_encoder : TemporalEncoder
+    padconv : PadConvBias or None
+    head : LSTMDecoderHead
+    n_prompt_tokens, n_text_tokens, n_image_tokens : int
+
+    Examples
+    --------
+    >>> import torch
+    >>> from transformers import ViltConfig
+    >>> from stvlm.network import STVLMNetwork, load_backbone, make_prompt, tokenize_prompt
+    >>> cfg = ViltConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    ...                  intermediate_size=64, image_size=32, patch_size=8, vocab_size=1000)
+    >>> backbone, tok = load_backbone(cfg)
+    >>> ids = tokenize_prompt(make_prompt(10, 3), tok, cfg.vocab_size)
+    >>> net = STVLMNetwork(backbone, ids, n_nodes=10, history=12, horizon=3,
+    ...                    encoder_hidden=16, decoder_hidden=16).eval()
+    >>> net(torch.randn(2, 12, 10), torch.rand(2, 3, 10, 10)).shape
+    torch.Size([2, 3, 10])
+    """
+
+    def __init__(
+        self,
+        backbone,
+        prompt_ids,
+        n_nodes,
+        history,
+        horizon,
+        fusion="saf",
+        finetune="lora",
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        encoder_hidden=64,
+        decoder_hidden=64,
+    ):
+        super().__init__()
+        from transformers import ViltModel
+
+        if not isinstance(backbone, ViltModel):
+            raise TypeError(f"backbone must be a transformers.ViltModel, got {type(backbone).__name__}.")
+        if fusion not in _FUSIONS:
+            raise ValueError(f"fusion must be 'saf' or None, got {fusion!r}.")
+        if finetune not in _FINETUNES:
+            raise ValueError(f"finetune must be 'lora' or None, got {finetune!r}.")
+        for _, module in backbone.named_modules():
+            if isinstance(module, SAFSelfAttention) or hasattr(module, "lora_A"):
+                raise ValueError(
+                    "This backbone was already modified by another STVLMNetwork (SAF or LoRA "
+                    "installed); pass a fresh backbone or a copy.deepcopy of the original."
+                )
+        self.n_nodes = _positive_int("n_nodes", n_nodes)
+        self.history = _positive_int("history", history)
+        self.horizon = _positive_int("horizon", horizon)
+        self.fusion = fusion
+        self.finetune = finetune
+
+        config = backbone.config
+        image_size = config.image_size
+        if not isinstance(image_size, int):
+            raise ValueError(f"only square backbones are supported, got image_size={image_size!r}.")
+        if config.num_channels != 3:
+            raise ValueError(f"the backbone must take 3-channel images, got num_channels={config.num_channels}.")
+        if self.n_nodes > image_size:
+            raise ValueError(
+                f"n_nodes={self.n_nodes} sensors do not fit in the backbone's {image_size}x{image_size} "
+                "image; use a backbone with a larger config.image_size."
+            )
+        self.image_size = int(image_size)
+
+        prompt_ids = torch.as_tensor(prompt_ids, dtype=torch.long).reshape(-1)
+        if prompt_ids.numel() == 0:
+            raise ValueError("prompt_ids must not be empty.")
+        if int(prompt_ids.min()) < 0 or int(prompt_ids.max()) >= config.vocab_size:
+            raise ValueError(f"prompt_ids must lie in [0, {config.vocab_size}) (the backbone's vocabulary).")
+        self.register_buffer("prompt_ids", prompt_ids)
+        self.n_prompt_tokens = int(prompt_ids.numel())
+        self.n_text_tokens = self.n_prompt_tokens + self.n_nodes
+
+        hidden = config.hidden_size
+        backbone.requires_grad_(False)
+        self.backbone = backbone
+        extend_text_positions(backbone, self.n_text_tokens)
+        patch = backbone.embeddings.patch_embeddings
+        grid = (self.image_size // patch.patch_size[0], self.image_size // patch.patch_size[1])
+        self.n_image_tokens = 1 + grid[0] * grid[1]
+
+        if fusion == "saf":
+            install_saf(backbone, 0)
+            self.padconv = PadConvBias(config.num_attention_heads)
+        else:
+            self.padconv = None
+
+        if finetune == "lora":
+            from peft import LoraConfig, inject_adapter_in_model
+
+            lora_config = LoraConfig(
+                r=_positive_int("lora_r", lora_r),
+                lora_alpha=lora_alpha,
+                lora_dropout=float(lora_dropout),
+                target_modules=["query", "key"],
+                bias="none",
+            )
+            inject_adapter_in_model(lora_config, backbone)
+        # exactly: LoRA matrices and the new position rows train inside the backbone
+        for name, param in backbone.named_parameters():
+            param.requires_grad_("lora_" in name)
+        positions = backbone.embeddings.text_embeddings.position_embeddings
+        if isinstance(positions, ExtendedPositionEmbedding):
+            positions.extra.requires_grad_(True)
+
+        self.w_af = ChannelMixing(3)
+        self.temporal_encoder = TemporalEncoder(hidden, encoder_hidden)
+        self.head = LSTMDecoderHead(hidden, self.horizon, decoder_hidden)
+
+    @classmethod
+    def from_backbone(cls, backbone, n_nodes, history, horizon, *, prompt=None, local_files_only=None, **kwargs):
+        """Load/build the backbone, tokenise the prompt and build the network.
+
+        Parameters
+        ----------
+        backbone : ViltConfig, ViltModel or str
+            As for :func:`load_backbone`.
+        n_nodes, history, horizon : int
+        prompt : str, optional
+            Defaults to :func:`make_prompt` ``(n_nodes, horizon)``.
+        local_files_only : bool or None
+            Passed to :func:`load_backbone`.
+        **kwargs
+            Other :class:`STVLMNetwork` parameters.
+
+        Returns
+        -------
+        STVLMNetwork
+
+        Examples
+        --------
+        >>> from transformers import ViltConfig
+        >>> from stvlm.network import STVLMNetwork
+        >>> cfg = ViltConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+        ...                  intermediate_size=64, image_size=32, patch_size=8, vocab_size=1000)
+        >>> net = STVLMNetwork.from_backbone(cfg, n_nodes=8, history=12, horizon=12)
+        >>> net.n_text_tokens == net.n_prompt_tokens + 8
+        True
+        """
+        model, tokenizer = load_backbone(backbone, local_files_only=local_files_only)
+        if prompt is None:
+            prompt = make_prompt(n_nodes, horizon)
+        ids = tokenize_prompt(prompt, tokenizer, model.config.vocab_size)
+        return cls(model, ids, n_nodes, history, horizon, **kwargs)
+
+    @property
+    def saf(self):
+        """The :class:`SAFSelfAttention` of layer 0, or ``None`` without fusion."""
+        module = self.backbone.encoder.layer[0].attention.attention
+        return module if isinstance(module, SAFSelfAttention) else None
+
+    # -- input checks ------------------------------------------------------------------
+    def _check_inputs(self, x, images):
+        if not torch.is_tensor(x) or x.dim() != 3:
+            raise ValueError(f"x must be a tensor of shape (batch, history, n_nodes), got {_shape(x)}.")
+        if x.shape[1] != self.history or x.shape[2] != self.n_nodes:
+            raise ValueError(
+                f"x must have shape (batch, {self.history}, {self.n_nodes}) (history, n_nodes), "
+                f"got {tuple(x.shape)}."
+            )
+        if not torch.is_tensor(images) or images.dim() != 4:
+            raise ValueError(f"images must be a tensor of shape (batch, 3, n, n), got {_shape(images)}.")
+        b, c, h, w = images.shape
+        if b != x.shape[0]:
+            raise ValueError(f"images has batch size {b} but x has {x.shape[0]}.")
+        if c != 3:
+            raise ValueError(f"images must have 3 channels, got {c}.")
+        lo, hi = self.n_nodes, self.image_size
+        if not (lo <= h <= hi and lo <= w <= hi):
+            raise ValueError(
+                f"images must be between {lo}x{lo} (n_nodes) and {hi}x{hi} (the backbone's "
+                f"image_size) pixels, top-left aligned; got {h}x{w}."
+            )
+
+    # -- embeddings --------------------------------------------------------------------
+    def mix_image(self, images):
+        """``M'``: ``W_af`` applied to the top-left ``N x N`` block, (B, 3, N, N)."""
+        n = self.n_nodes
+        return self.w_af(images[:, :, :n, :n])
+
+    def embed_image(self, mixed):
+        """Deterministic ViLT image tokens for ``M'`` (B, 3, N, N) -> (B, 1 + patches, hidden).
+
+        Same as ``ViltEmbeddings.visual_embed`` on a full (unmasked) image,
+        except that the patches keep their raster order instead of being
+        shuffled with ``torch.multinomial`` (the output of the bidirectional
+        encoder at the text tokens does not depend on that order).
+        """
+        emb = self.backbone.embeddings
+        pad = self.image_size - mixed.shape[-1], self.image_size - mixed.shape[-2]
+        pixels = F.pad(mixed, (0, pad[0], 0, pad[1]))
+        pixels = (pixels - _IMAGE_MEAN) / _IMAGE_STD
+        patches = emb.patch_embeddings(pixels)  # (B, D, gh, gw)
+        batch, dim, gh, gw = patches.shape
+        patch_dim = self.image_size // self.backbone.config.patch_size
+        spatial_pos = emb.position_embeddings[:, 1:, :].transpose(1, 2).view(1, dim, patch_dim, patch_dim)
+        pos = F.interpolate(spatial_pos, size=(gh, gw), mode="bilinear", align_corners=True)
+        pos = pos.flatten(2).transpose(1, 2)
+        pos = torch.cat([emb.position_embeddings[:, :1, :], pos], dim=1)
+        tokens = torch.cat([emb.cls_token.expand(batch, -1, -1), patches.flatten(2).transpose(1, 2)], dim=1)
+        return emb.dropout(tokens + pos)
+
+    def embed_text(self, x):
+        """Text stream before ViLT's text embedding: [prompt words, sensor tokens], (B, L, hidden)."""
+        words = self.backbone.embeddings.text_embeddings.word_embeddings(self.prompt_ids)
+        words = words.unsqueeze(0).expand(x.shape[0], -1, -1)
+        sensors = self.temporal_encoder(x)
+        return torch.cat([words, sensors.to(words.dtype)], dim=1)
+
+    # -- forward -----------------------------------------------------------------------
+    def forward(self, x, images):
+        """Forecast.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, history, N)
+            z-scored history windows.
+        images : torch.Tensor of shape (B, 3, n, n)
+            S2I images in [0, 1], ``N <= n <= config.image_size``, top-left
+            aligned; only the ``N x N`` block is read (the rest is padding).
+
+        Returns
+        -------
+        torch.Tensor of shape (B, horizon, N)
+        """
+        self._check_inputs(x, images)
+        dtype = self.head.out.weight.dtype
+        x = x.to(dtype)
+        images = images.to(dtype)
+        batch = x.shape[0]
+
+        mixed = self.mix_image(images)
+        image_embeds = self.embed_image(mixed)
+        text_embeds = self.embed_text(x)
+        device = text_embeds.device
+        attention_mask = torch.ones(batch, self.n_text_tokens, dtype=torch.long, device=device)
+        pixel_mask = torch.ones(batch, image_embeds.shape[1], dtype=torch.long, device=device)
+        kwargs = dict(
+            inputs_embeds=text_embeds,
+            attention_mask=attention_mask,
+            image_embeds=image_embeds,
+            pixel_mask=pixel_mask,
+            output_attentions=False,
+            output_hidden_states=False,
+            return_dict=True,
+        )
+        saf = self.saf
+        if saf is not None and self.padconv is not None:
+            bias = self.padconv(mixed)
+            with saf.sensor_bias(bias, self.n_prompt_tokens):
+                out = self.backbone(**kwargs)
+        else:
+            out = self.backbone(**kwargs)
+        sensors = out.last_hidden_state[:, self.n_prompt_tokens : self.n_text_tokens]
+        return self.head(sensors)
+
+
+def _shape(value):
+    return tuple(value.shape) if hasattr(value, "shape") else type(value).__name__
+
+
+_GROUPS = ("lora", "temporal_encoder", "w_af", "padconv", "positions", "head", "other")
+
+
+def _group_of(name):
+    if "lora_" in name:
+        return "lora"
+    if name.endswith("position_embeddings.extra"):
+        return "positions"
+    for group in ("temporal_encoder", "w_af", "padconv", "head"):
+        if name.startswith(group + "."):
+            return group
+    return "other"
+
+
+def trainable_parameter_summary(net):
+    """Trainable parameter counts of an :class:`STVLMNetwork`, by component.
+
+    Parameters
+    ----------
+    net : STVLMNetwork
+
+    Returns
+    -------
+    dict[str, int]
+        Keys ``lora``, ``temporal_encoder``, ``w_af``, ``padconv`` (conv and
+        scale), ``positions`` (new text position rows), ``head``, ``other``
+        (anything else that requires grad; 0 for a network as built) and
+        ``total``.
+
+    Examples
+    --------
+    >>> from transformers import ViltConfig
+    >>> from stvlm.network import STVLMNetwork, trainable_parameter_summary
+    >>> cfg = ViltConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    ...                  intermediate_size=64, image_size=32, patch_size=8, vocab_size=1000)
+    >>> net = STVLMNetwork.from_backbone(cfg, n_nodes=10, history=12, horizon=3, lora_r=2)
+    >>> trainable_parameter_summary(net)["lora"]  # 2 layers x (query, key) x r * (32 + 32)
+    512
+    """
+    counts = dict.fromkeys(_GROUPS, 0)
+    for name, param in net.named_parameters():
+        if param.requires_grad:
+            counts[_group_of(name)] += param.numel()
+    counts["total"] = sum(counts[g] for g in _GROUPS)
+    return counts
