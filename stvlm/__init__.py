@@ -6,12 +6,15 @@ The data path reads in one direction: a series is cut into windows
 tokens for a vision-language backbone (:class:`STVLMForecaster`).
 """
 
+from .images import CorrelationImages, SpatialToImageTransformer
 from .kernels import dtw_matrix, lagged_xcorr_matrix, spectral_corr_matrix
 from .windows import make_windows
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "CorrelationImages",
+    "SpatialToImageTransformer",
     "dtw_matrix",
     "lagged_xcorr_matrix",
     "make_windows",

@@ -218,3 +218,53 @@ def xcorr_batch_serial(Zt, flat, out):
     units = N // 2 + (N % 2)
     for t in range(n * units):
         _xcorr_unit(Zt, flat, out, t, units)
+
+
+@njit(cache=True, nogil=True)
+def _finish_tile_row(out, inv_scale, flat_r, flat_p, t, nb):
+    n, _, N, _ = out.shape
+    w = t // nb
+    bi = t % nb
+    i0 = bi * _TILE
+    i1 = min(N, i0 + _TILE)
+    for bj in range(bi + 1):
+        j0 = bj * _TILE
+        j1 = min(N, j0 + _TILE)
+        for i in range(i0, i1):
+            for j in range(j0, min(j1, i)):
+                d = math.exp(-out[w, 0, j, i] * inv_scale)
+                out[w, 0, i, j] = d
+                out[w, 0, j, i] = d
+                r = (out[w, 1, j, i] + 1.0) * 0.5
+                out[w, 1, i, j] = r
+                out[w, 1, j, i] = r
+                p = min(1.0, max(-1.0, out[w, 2, j, i]))
+                p = (p + 1.0) * 0.5
+                out[w, 2, i, j] = p
+                out[w, 2, j, i] = p
+    for i in range(i0, i1):
+        out[w, 0, i, i] = 1.0
+        out[w, 1, i, i] = 0.5 if flat_r[w, i] else 1.0
+        out[w, 2, i, i] = 0.5 if flat_p[w, i] else 1.0
+
+
+@njit(cache=True, parallel=True)
+def finish_channels(out, inv_scale, flat_r, flat_p):
+    """Mirror the upper triangles of raw images ``out`` (n, 3, N, N) and map to [0, 1].
+
+    Channel 0 holds DTW distances and becomes ``exp(-d * inv_scale)``; channels 1
+    and 2 hold correlations and become ``(v + 1) / 2``. Diagonals are set exactly.
+    """
+    n, _, N, _ = out.shape
+    nb = (N + _TILE - 1) // _TILE
+    for t in prange(n * nb):
+        _finish_tile_row(out, inv_scale, flat_r, flat_p, t, nb)
+
+
+@njit(cache=True, nogil=True)
+def finish_channels_serial(out, inv_scale, flat_r, flat_p):
+    """``finish_channels`` on one thread, releasing the GIL."""
+    n, _, N, _ = out.shape
+    nb = (N + _TILE - 1) // _TILE
+    for t in range(n * nb):
+        _finish_tile_row(out, inv_scale, flat_r, flat_p, t, nb)

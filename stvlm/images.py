@@ -1,0 +1,421 @@
+"""Windows -> correlation images: the spatial-to-image (S2I) step of ST-VLM.
+
+Each window of ``N`` sensors becomes a ``3 x N x N`` image: a DTW similarity, a lagged
+cross-correlation and an amplitude-spectrum correlation, each mapped to ``[0, 1]``.
+The images are kept compact (``N x N``) and padded to the image size only when read,
+so a whole dataset's images never have to exist padded at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import check_n_jobs, check_positive_int, check_windows, impute_nonfinite
+from .kernels import _dtw_numba, _prepare, _torch_call
+
+__all__ = ["CorrelationImages", "SpatialToImageTransformer", "correlation_channels"]
+
+# Windows sampled (evenly spaced) to fit the DTW similarity scale: enough for a stable
+# median, cheap even for thousands of sensors.
+_SCALE_WINDOWS = 256
+_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
+
+
+def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial=False):
+    """The three channels of each window, mapped to ``[0, 1]``: ``(n, 3, N, N)``.
+
+    Channel 0 is the DTW similarity ``exp(-d / dtw_scale)``, channel 1 the lagged
+    cross-correlation and channel 2 the spectral correlation, both as ``(v + 1) / 2``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_windows, history, n_sensors)
+        Windows; NaN/inf are imputed along time (see :func:`stvlm.dtw_matrix`).
+    dtw_scale : float
+        The positive DTW distance that maps to similarity ``exp(-1)``, learned by
+        :meth:`SpatialToImageTransformer.fit`.
+    dtype : numpy dtype, default=np.float32
+        Output dtype (float16, float32 or float64).
+    device : str, default="cpu"
+        ``"cpu"`` uses the numba kernels; any other torch device the torch kernels.
+    serial : bool, default=False
+        Run the numba kernels on the calling thread (inside joblib workers).
+
+    Returns
+    -------
+    channels : ndarray of shape (n_windows, 3, n_sensors, n_sensors)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.images import correlation_channels
+    >>> X = np.random.default_rng(0).normal(size=(2, 12, 5))
+    >>> C = correlation_channels(X, dtw_scale=3.0)
+    >>> C.shape, bool(C.min() >= 0), bool(C.max() <= 1)
+    ((2, 3, 5, 5), True, True)
+    """
+    if not np.isfinite(dtw_scale) or dtw_scale <= 0:
+        raise ValueError(f"dtw_scale must be a positive finite number; got {dtw_scale!r}.")
+    S, _ = _prepare(X, np.float64)
+    n, N, _k = S.shape
+    # The kernels work in float32 unless float64 output is asked for.
+    work = np.float64 if np.dtype(dtype) == np.float64 else np.float32
+    if str(device) == "cpu":
+        out = _channels_numba(S, work, 1.0 / float(dtw_scale), serial)
+    else:
+        d, r, p = (_torch_call(kind, S, work, device) for kind in ("dtw", "xcorr", "spectral"))
+        out = torch_images(d, r, p, dtw_scale).cpu().numpy()
+    return out if out.dtype == np.dtype(dtype) else out.astype(dtype)
+
+
+def _channels_numba(S, work, inv_scale, serial):
+    """Raw channels written straight into the image array, then mirrored and mapped."""
+    from .kernels import _numba, _spectra, _unit_rows
+
+    n, N, k = S.shape
+    out = np.empty((n, 3, N, N), dtype=work)
+    Z, flat_r = _unit_rows(S)
+    Zt = np.ascontiguousarray(Z.transpose(0, 2, 1), dtype=work)
+    A, flat_p = _spectra(S)
+    A = A.astype(work)
+    Sw = np.ascontiguousarray(S, dtype=work)
+    if serial:
+        _numba.dtw_batch_serial(Sw, out[:, 0])
+        _numba.xcorr_batch_serial(Zt, flat_r, out[:, 1])
+    else:
+        _numba.dtw_batch(Sw, out[:, 0])
+        _numba.xcorr_batch(Zt, flat_r, out[:, 1])
+    np.matmul(A, A.transpose(0, 2, 1), out=out[:, 2])
+    finish = _numba.finish_channels_serial if serial else _numba.finish_channels
+    finish(out, work(inv_scale), flat_r, flat_p)
+    return out
+
+
+def torch_images(d, r, p, dtw_scale):
+    """Map raw torch channels (each ``(B, N, N)``) to a ``(B, 3, N, N)`` image in [0, 1]."""
+    import torch
+
+    return torch.stack([torch.exp(-d / dtw_scale), (r + 1) * 0.5, (p.clamp(-1, 1) + 1) * 0.5], dim=1)
+
+
+class CorrelationImages:
+    """Correlation images together with the windows they came from.
+
+    The output of :meth:`SpatialToImageTransformer.transform`. It carries both, so that
+    in ``make_pipeline(SpatialToImageTransformer(), STVLMForecaster())`` the forecaster
+    receives the images and the series values it needs for its temporal tokens.
+
+    The images are stored compact, ``(n, 3, N, N)``, and padded with zeros at the
+    bottom and right (top-left aligned) to ``image_size`` only when read through
+    :attr:`images` or :meth:`padded`.
+
+    Parameters
+    ----------
+    windows : ndarray of shape (n_windows, history, n_sensors)
+        The windows as given to ``transform`` (NaN kept).
+    channels : ndarray of shape (n_windows, 3, n_sensors, n_sensors)
+        The compact images, values in ``[0, 1]``.
+    image_size : int
+        Side of the padded images; at least ``n_sensors``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm import SpatialToImageTransformer
+    >>> X = np.random.default_rng(0).normal(size=(4, 12, 5))
+    >>> out = SpatialToImageTransformer(image_size=8).fit_transform(X)
+    >>> len(out), out.shape, out.windows.shape
+    (4, (4, 3, 8, 8), (4, 12, 5))
+    >>> float(out.images[0, :, 5:, :].max())  # the padding is zero
+    0.0
+    >>> out[1:3].shape
+    (2, 3, 8, 8)
+    """
+
+    def __init__(self, windows, channels, image_size):
+        windows = np.asarray(windows)
+        channels = np.asarray(channels)
+        if channels.ndim != 4 or channels.shape[1] != 3 or channels.shape[2] != channels.shape[3]:
+            raise ValueError(f"channels must have shape (n, 3, N, N); got {channels.shape}.")
+        if windows.ndim != 3 or windows.shape[0] != channels.shape[0] or windows.shape[2] != channels.shape[2]:
+            raise ValueError(
+                f"windows {windows.shape} do not match channels {channels.shape}: "
+                "expected (n, history, N) with the same n and N."
+            )
+        if image_size < channels.shape[2]:
+            raise ValueError(f"image_size {image_size} is smaller than the sensor count {channels.shape[2]}.")
+        self.windows = windows
+        self.channels = channels
+        self.image_size = int(image_size)
+
+    def __len__(self):
+        return self.channels.shape[0]
+
+    @property
+    def shape(self):
+        """Shape of :attr:`images`: ``(n_windows, 3, image_size, image_size)``."""
+        return (len(self), 3, self.image_size, self.image_size)
+
+    @property
+    def n_sensors(self):
+        """Number of sensors ``N``."""
+        return self.channels.shape[2]
+
+    def __getitem__(self, index):
+        """A subset of windows (an int, slice, mask or index array)."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(index, index + 1 if index != -1 else None)
+        return CorrelationImages(self.windows[index], self.channels[index], self.image_size)
+
+    def padded(self, index=slice(None)):
+        """The images of ``index``, zero-padded to ``image_size`` (a new array)."""
+        c = self.channels[index]
+        if self.image_size == self.n_sensors:
+            return np.array(c)
+        out = np.zeros(c.shape[:2] + (self.image_size, self.image_size), dtype=c.dtype)
+        out[..., : self.n_sensors, : self.n_sensors] = c
+        return out
+
+    @property
+    def images(self):
+        """All images zero-padded to ``image_size``: ``(n, 3, S, S)`` (materialised)."""
+        return self.padded()
+
+    def __repr__(self):
+        return (
+            f"CorrelationImages(n_windows={len(self)}, n_sensors={self.n_sensors}, "
+            f"image_size={self.image_size}, dtype={self.channels.dtype})"
+        )
+
+
+class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
+    """Turn windows of sensor series into ST-VLM's three-channel correlation images.
+
+    For each window ``(history, N)`` the transformer computes, over all sensor pairs,
+    the DTW similarity, the signed maximum lagged cross-correlation and the Pearson
+    correlation of amplitude spectra (see :func:`stvlm.dtw_matrix`,
+    :func:`stvlm.lagged_xcorr_matrix`, :func:`stvlm.spectral_corr_matrix`), maps each
+    to ``[0, 1]`` and stacks them into a ``3 x N x N`` image, zero-padded at the bottom
+    and right to ``image_size``.
+
+    Parameters
+    ----------
+    image_size : int or None, default=None
+        Side of the output images. ``None`` uses the sensor count seen in ``fit``.
+        Must be at least the sensor count.
+    dtype : {"float32", "float16", "float64"}, default="float32"
+        Dtype of the images; float16 halves their memory.
+    n_jobs : int or None, default=None
+        ``None``: the numba kernels run in this process on numba's thread pool (all
+        cores unless ``NUMBA_NUM_THREADS`` says otherwise), the fastest choice on one
+        machine. An integer (``-1`` for all cores) dispatches chunks of
+        ``chunk_size`` windows through ``joblib.Parallel`` with single-threaded
+        kernels in each worker; threads by default, or whatever backend
+        ``joblib.parallel_config`` sets (processes, or a Dask cluster).
+    chunk_size : int, default=256
+        Windows per chunk of work (and per progress-bar step).
+    device : str, default="cpu"
+        ``"cpu"`` uses the numba kernels; ``"cuda"`` (or another torch device) the
+        batched torch kernels on that device; ``"auto"`` picks CUDA when available.
+    verbose : int, default=0
+        ``> 0`` shows a tqdm progress bar over chunks.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of sensors seen in ``fit``.
+    history_ : int
+        Window length seen in ``fit``.
+    image_size_ : int
+        Side of the output images.
+    dtw_scale_ : float
+        Median off-diagonal DTW distance over (up to 256 evenly spaced) training
+        windows; a distance ``d`` becomes the similarity ``exp(-d / dtw_scale_)``, so
+        train and test images share one scale.
+
+    Notes
+    -----
+    NaN and inf in the windows are imputed along time before any channel is computed
+    (forward fill, then backward fill; an all-missing sensor is flat), so images never
+    contain NaN. Flat series (constant or reading 0 throughout) have correlation 0
+    (pixel 0.5) with every sensor, including themselves.
+
+    After the fitted DTW scale, all three channels are invariant to one affine
+    rescaling ``a * x + b`` (``a > 0``) of the whole dataset, so raw and z-scored
+    windows give the same images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm import SpatialToImageTransformer, make_windows
+    >>> series = np.random.default_rng(0).gamma(2.0, 50.0, size=(200, 6))
+    >>> X, y = make_windows(series, history=12, horizon=12)
+    >>> s2i = SpatialToImageTransformer(image_size=8).fit(X)
+    >>> out = s2i.transform(X)
+    >>> out.shape
+    (177, 3, 8, 8)
+    >>> bool((out.images[:, 0].diagonal(axis1=1, axis2=2)[:, :6] == 1).all())
+    True
+    """
+
+    def __init__(self, image_size=None, dtype="float32", n_jobs=None, chunk_size=256, device="cpu", verbose=0):
+        self.image_size = image_size
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+        self.device = device
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True
+        tags.requires_fit = True
+        return tags
+
+    def _check_params(self):
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}; got {self.dtype!r}.")
+        check_n_jobs(self.n_jobs)
+        check_positive_int(self.chunk_size, "chunk_size")
+        if self.image_size is not None:
+            check_positive_int(self.image_size, "image_size")
+        return _resolve_device(self.device)
+
+    def fit(self, X, y=None):
+        """Learn the sensor count, window length, image size and DTW scale.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_windows, history, n_sensors)
+            Training windows.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : SpatialToImageTransformer
+        """
+        device = self._check_params()
+        X = check_windows(X, min_history=2)
+        n, k, N = X.shape
+        size = N if self.image_size is None else self.image_size
+        if size < N:
+            raise ValueError(
+                f"image_size={size} is smaller than the {N} sensors: an image needs one "
+                f"row and column per sensor. Use image_size >= {N} (or None)."
+            )
+        idx = np.unique(np.linspace(0, n - 1, min(n, _SCALE_WINDOWS)).round().astype(int))
+        sample = impute_nonfinite(X[idx])
+        if str(device) == "cpu":
+            d = _dtw_numba(np.ascontiguousarray(sample.transpose(0, 2, 1)), np.float64)
+        else:
+            d = _torch_call("dtw", np.ascontiguousarray(sample.transpose(0, 2, 1)), np.float64, device).cpu().numpy()
+        off = d[:, ~np.eye(N, dtype=bool)]
+        self.dtw_scale_ = _robust_scale(off)
+        self.n_features_in_ = N
+        self.history_ = k
+        self.image_size_ = int(size)
+        return self
+
+    def transform(self, X):
+        """Compute the images of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_windows, history, n_sensors)
+            Windows with the sensor count and length seen in ``fit``.
+
+        Returns
+        -------
+        images : CorrelationImages
+            The images (``images.images`` is ``(n, 3, image_size, image_size)``)
+            together with the windows.
+        """
+        check_is_fitted(self, "dtw_scale_")
+        device = self._check_params()
+        X = check_windows(X, min_history=2)
+        n, k, N = X.shape
+        if N != self.n_features_in_:
+            raise ValueError(
+                f"X has {N} sensors, but SpatialToImageTransformer was fitted with {self.n_features_in_}."
+            )
+        if k != self.history_:
+            raise ValueError(f"X has windows of {k} steps, but the transformer was fitted on {self.history_}.")
+        channels = self._channels(X, device)
+        return CorrelationImages(X, channels, self.image_size_)
+
+    def _channels(self, X, device):
+        dtype = _DTYPES[self.dtype]
+        n = X.shape[0]
+        bounds = [(s, min(n, s + self.chunk_size)) for s in range(0, n, self.chunk_size)]
+        out = np.empty((n, 3, X.shape[2], X.shape[2]), dtype=dtype)
+        progress = _progress(len(bounds), self.verbose, "S2I images")
+        if self.n_jobs is None or str(device) != "cpu":
+            for s, e in bounds:
+                out[s:e] = correlation_channels(X[s:e], self.dtw_scale_, dtype=dtype, device=device)
+                progress.update(1)
+        else:
+            from joblib import Parallel, delayed
+
+            jobs = Parallel(n_jobs=check_n_jobs(self.n_jobs), prefer="threads", return_as="generator")(
+                delayed(_worker_channels)(X[s:e], self.dtw_scale_, dtype) for s, e in bounds
+            )
+            for (s, e), chunk in zip(bounds, jobs):
+                out[s:e] = chunk
+                progress.update(1)
+        progress.close()
+        return out
+
+
+def _worker_channels(X, scale, dtype):
+    """One chunk inside a joblib worker: single-threaded kernels and BLAS."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return correlation_channels(X, scale, dtype=dtype, serial=True)
+
+
+def _robust_scale(d):
+    """Median positive DTW distance, falling back to the mean, then to 1."""
+    d = d[np.isfinite(d)]
+    pos = d[d > 0]
+    if pos.size == 0:
+        return 1.0
+    med = float(np.median(d))
+    return med if med > 0 else float(pos.mean())
+
+
+def _resolve_device(device):
+    if device in (None, "cpu"):
+        return "cpu"
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch device; got {device!r}.") from exc
+    return "cpu" if dev.type == "cpu" else dev
+
+
+class _NoProgress:
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total, verbose, desc):
+    if not verbose:
+        return _NoProgress()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc)
