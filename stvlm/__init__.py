@@ -6,6 +6,7 @@ The data path reads in one direction: a series is cut into windows
 tokens for a vision-language backbone (:class:`STVLMForecaster`).
 """
 
+from .forecaster import STVLMForecaster
 from .images import CorrelationImages, SpatialToImageTransformer
 from .kernels import dtw_matrix, lagged_xcorr_matrix, spectral_corr_matrix
 from .windows import make_windows
@@ -14,6 +15,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "CorrelationImages",
+    "STVLMForecaster",
     "SpatialToImageTransformer",
     "dtw_matrix",
     "lagged_xcorr_matrix",

@@ -64,8 +64,14 @@ def _prepare(X, dtype, *, min_history=2):
 
 def _spectra(S: np.ndarray):
     """Standardised amplitude spectra without the DC bin, and the flat mask."""
-    amp = np.abs(np.fft.rfft(S.astype(np.float64, copy=False), axis=-1))[..., 1:]
+    S = S.astype(np.float64, copy=False)
+    amp = np.abs(np.fft.rfft(S, axis=-1))[..., 1:]
     A, flat = _unit_rows(amp)
+    # A flat series has no spectrum beyond DC, but the FFT leaves rounding noise
+    # (~1e-16 |x|) there, which _unit_rows alone would normalise into a spurious
+    # spectrum with a correlation of 1 to itself: decide flatness on the series too.
+    flat |= _unit_rows(S)[1]
+    A[flat] = 0.0
     return A, flat
 
 
@@ -201,7 +207,8 @@ lagged_xcorr_matrix.__doc__ = (
     For centred series ``a`` and ``b`` of length ``k`` (the paper's Eq. 2),
     ``R_ab(tau) = sum_t a[t] b[t + tau] / (||a|| ||b||)`` for
     ``tau`` in ``[-(k-1), k-1]``, summing over the steps where both exist. The entry is
-    the signed value of largest magnitude over the lags, in ``[-1, 1]``. The diagonal is
+    the signed value of largest magnitude over the lags (the positive one where both
+    signs tie), in ``[-1, 1]``. The diagonal is
     1, except for flat series (constant or all-zero), whose row and column are 0.
 """
     + _COMMON_PARAMS

@@ -178,9 +178,14 @@ def _xcorr_row(Zt, r, out_w, acc):
         for j in range(n):
             v = row[j]
             b = best[j]
-            best[j] = v if abs(v) > abs(b) else b
+            # Where both signs tie in magnitude, the positive value: the result then
+            # depends only on the set of lag values, not on the order of the pair.
+            av = abs(v)
+            ab = abs(b)
+            best[j] = v if (av > ab or (av == ab and v > b)) else b
     for j in range(n):
-        out_w[r, j0 + j] = best[j]
+        # Clip the rounding excess (a few ulp past +-1 for collinear series).
+        out_w[r, j0 + j] = min(1.0, max(-1.0, best[j]))
 
 
 @njit(cache=True, nogil=True)

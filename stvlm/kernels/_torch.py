@@ -47,10 +47,14 @@ def xcorr_torch(Z: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
     """Signed max-|R| lagged correlation of centred unit-norm series ``Z`` (B, N, k)."""
     B, N, k = Z.shape
     best = torch.zeros(B, N, N, dtype=Z.dtype, device=Z.device)
+    # Largest |R| over the lags; where both signs tie in magnitude, the positive value
+    # (as the numba kernel), so (i, j) and (j, i) always agree. R(-s) = R(+s)^T.
     for tau in range(k):
         R = Z[..., : k - tau] @ Z[..., tau:].transpose(-1, -2)  # lag +tau
         for cand in (R, R.transpose(-1, -2)) if tau else (R,):
-            best = torch.where(cand.abs() > best.abs(), cand, best)
+            a, b = cand.abs(), best.abs()
+            best = torch.where((a > b) | ((a == b) & (cand > best)), cand, best)
+    best.clamp_(-1.0, 1.0)  # rounding excess of collinear series
     diag = (~flat).to(Z.dtype)
     best.diagonal(dim1=-2, dim2=-1).copy_(diag)
     return best

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,7 +40,7 @@ class STVLMNetwork(nn.Module):
 
     1. ``W_af`` (:class:`ChannelMixing`, identity at init) mixes the three
        channels of the top-left ``N x N`` block, giving ``M'``.
-    2. ``M'`` is zero-padded at the bottom/right to ``config.image_size``,
+    2. ``M'`` is zero-padded at the bottom/right to ``image_size``,
        normalised like ViLT's image processor (``(v - 0.5) / 0.5``) and
        embedded *deterministically*: patch projection, patch position
        embeddings interpolated to the patch grid exactly as
@@ -68,7 +70,7 @@ class STVLMNetwork(nn.Module):
     prompt_ids : torch.LongTensor of shape (L,)
         Prompt token ids (:func:`tokenize_prompt`).
     n_nodes : int
-        Number of sensors ``N``; at most ``config.image_size``.
+        Number of sensors ``N``; at most ``image_size``.
     history, horizon : int
         Input and output window lengths.
     fusion : {"saf", None}, default="saf"
@@ -78,6 +80,11 @@ class STVLMNetwork(nn.Module):
     lora_r, lora_alpha, lora_dropout : LoRA rank, scaling and dropout.
     encoder_hidden, decoder_hidden : int
         LSTM widths of the temporal encoder and of the head.
+    image_size : int, optional
+        Side of the padded image fed to the backbone; defaults to
+        ``config.image_size``. Any multiple of the patch size works: the
+        pretrained patch position grid is interpolated to the image's grid, as
+        ViLT does for images of any size.
 
     Attributes
     ----------
@@ -117,6 +124,7 @@ class STVLMNetwork(nn.Module):
         lora_dropout=0.0,
         encoder_hidden=64,
         decoder_hidden=64,
+        image_size=None,
     ):
         super().__init__()
         from transformers import ViltModel
@@ -140,15 +148,22 @@ class STVLMNetwork(nn.Module):
         self.finetune = finetune
 
         config = backbone.config
-        image_size = config.image_size
-        if not isinstance(image_size, int):
-            raise ValueError(f"only square backbones are supported, got image_size={image_size!r}.")
+        patch_size = config.patch_size
+        if image_size is None:
+            image_size = config.image_size
+        if not isinstance(image_size, int) or isinstance(image_size, bool):
+            raise ValueError(f"only square images are supported, got image_size={image_size!r}.")
+        if image_size % patch_size:
+            raise ValueError(
+                f"image_size={image_size} must be a multiple of the backbone's patch size {patch_size}, "
+                "so that every sensor row and column falls inside a patch."
+            )
         if config.num_channels != 3:
             raise ValueError(f"the backbone must take 3-channel images, got num_channels={config.num_channels}.")
         if self.n_nodes > image_size:
             raise ValueError(
-                f"n_nodes={self.n_nodes} sensors do not fit in the backbone's {image_size}x{image_size} "
-                "image; use a backbone with a larger config.image_size."
+                f"n_nodes={self.n_nodes} sensors do not fit in a {image_size}x{image_size} image; "
+                f"use image_size >= {self.n_nodes}."
             )
         self.image_size = int(image_size)
 
@@ -282,7 +297,9 @@ class STVLMNetwork(nn.Module):
         pixels = (pixels - _IMAGE_MEAN) / _IMAGE_STD
         patches = emb.patch_embeddings(pixels)  # (B, D, gh, gw)
         batch, dim, gh, gw = patches.shape
-        patch_dim = self.image_size // self.backbone.config.patch_size
+        # The pretrained position grid (12x12 for ViLT-B/32 at 384 px), interpolated to
+        # this image's patch grid as ViLT does for any image size.
+        patch_dim = math.isqrt(emb.position_embeddings.shape[1] - 1)
         spatial_pos = emb.position_embeddings[:, 1:, :].transpose(1, 2).view(1, dim, patch_dim, patch_dim)
         pos = F.interpolate(spatial_pos, size=(gh, gw), mode="bilinear", align_corners=True)
         pos = pos.flatten(2).transpose(1, 2)
@@ -306,7 +323,7 @@ class STVLMNetwork(nn.Module):
         x : torch.Tensor of shape (B, history, N)
             z-scored history windows.
         images : torch.Tensor of shape (B, 3, n, n)
-            S2I images in [0, 1], ``N <= n <= config.image_size``, top-left
+            S2I images in [0, 1], ``N <= n <= image_size``, top-left
             aligned; only the ``N x N`` block is read (the rest is padding).
 
         Returns

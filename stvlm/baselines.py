@@ -1,0 +1,149 @@
+"""Reference forecasts that every reported figure is compared with.
+
+Both follow the estimator interface of :class:`~stvlm.STVLMForecaster`: ``fit`` on a
+series (or windows), ``predict`` windows ``(n, history, N) -> (n, horizon, N)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import check_positive_int, check_series, check_windows
+
+__all__ = ["HistoricalAverageForecaster", "LastValueForecaster"]
+
+
+class LastValueForecaster(BaseEstimator):
+    """Repeat each sensor's last observed value over the horizon.
+
+    Parameters
+    ----------
+    horizon : int, default=12
+        Steps to forecast.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.baselines import LastValueForecaster
+    >>> X = np.arange(24.0).reshape(1, 12, 2)
+    >>> LastValueForecaster(horizon=3).fit(X).predict(X)[0]
+    array([[22., 23.],
+           [22., 23.],
+           [22., 23.]])
+    """
+
+    def __init__(self, horizon=12):
+        self.horizon = horizon
+
+    def fit(self, X, y=None):
+        """Record the sensor count; nothing is learned.
+
+        Parameters
+        ----------
+        X : array-like of shape (T, N) or (n_windows, history, N)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        check_positive_int(self.horizon, "horizon")
+        X = np.asarray(X)
+        self.n_features_in_ = check_series(X).shape[1] if X.ndim == 2 else check_windows(X, min_history=1).shape[2]
+        return self
+
+    def predict(self, X):
+        """Forecast windows ``X`` of shape (n_windows, history, N)."""
+        check_is_fitted(self, "n_features_in_")
+        X = check_windows(X, min_history=1, dtype=np.float64)
+        if X.shape[2] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[2]} sensors; fitted with {self.n_features_in_}.")
+        return np.repeat(X[:, -1:, :], self.horizon, axis=1)
+
+
+class HistoricalAverageForecaster(BaseEstimator):
+    """Forecast each step by the sensor's mean at that time of day in the training series.
+
+    Parameters
+    ----------
+    steps_per_day : int, default=288
+        Steps in a day (288 for 5-minute data).
+    first_time_index : int, default=0
+        Time-of-day slot of the training series' first row.
+    history : int, default=12
+        Steps in each window given to :meth:`predict`.
+    horizon : int, default=12
+        Steps to forecast.
+
+    Attributes
+    ----------
+    profile_ : ndarray of shape (steps_per_day, N)
+        Mean of each slot and sensor over the training series (zeros included; a slot
+        never seen takes the sensor's overall mean).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.baselines import HistoricalAverageForecaster
+    >>> series = np.tile(np.arange(4.0), 3)[:, None]           # a day of 4 steps, 3 days
+    >>> ha = HistoricalAverageForecaster(steps_per_day=4, history=2, horizon=2).fit(series)
+    >>> ha.predict(series[None, :2], time_of_day=[0])[0, :, 0]  # slots 2 and 3
+    array([2., 3.])
+    """
+
+    def __init__(self, steps_per_day=288, first_time_index=0, history=12, horizon=12):
+        self.steps_per_day = steps_per_day
+        self.first_time_index = first_time_index
+        self.history = history
+        self.horizon = horizon
+
+    def fit(self, X, y=None):
+        """Average the series by time-of-day slot.
+
+        Parameters
+        ----------
+        X : array-like of shape (T, N)
+            The training series.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        spd = check_positive_int(self.steps_per_day, "steps_per_day")
+        check_positive_int(self.history, "history")
+        check_positive_int(self.horizon, "horizon")
+        series = check_series(X)
+        slots = (self.first_time_index + np.arange(series.shape[0])) % spd
+        sums = np.zeros((spd, series.shape[1]))
+        counts = np.zeros((spd, series.shape[1]))
+        ok = np.isfinite(series)
+        np.add.at(sums, slots, np.where(ok, series, 0.0))
+        np.add.at(counts, slots, ok)
+        overall = np.nanmean(np.where(ok, series, np.nan), axis=0)
+        self.profile_ = np.where(counts > 0, sums / np.maximum(counts, 1), overall)
+        self.n_features_in_ = series.shape[1]
+        return self
+
+    def predict(self, X, time_of_day):
+        """Forecast windows ``X`` whose first history steps fall at slots ``time_of_day``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_windows, history, N)
+        time_of_day : array-like of int, shape (n_windows,)
+            Slot of each window's first history step.
+
+        Returns
+        -------
+        ndarray of shape (n_windows, horizon, N)
+        """
+        check_is_fitted(self, "profile_")
+        X = check_windows(X, min_history=1)
+        tod = np.asarray(time_of_day, dtype=np.int64).reshape(-1)
+        if tod.shape[0] != X.shape[0]:
+            raise ValueError(f"time_of_day has {tod.shape[0]} entries for {X.shape[0]} windows.")
+        steps = (tod[:, None] + self.history + np.arange(self.horizon)) % self.steps_per_day
+        return self.profile_[steps]
