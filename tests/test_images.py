@@ -187,14 +187,24 @@ def test_correlation_channels_torch_path_matches_numba_path():
     np.testing.assert_allclose(via_torch, via_numba, atol=1e-10)
 
 
-@pytest.mark.skipif(
-    not __import__("torch").cuda.is_available(), reason="needs a CUDA device"
-)
-def test_cuda_transform_matches_cpu(X):
+def test_non_cpu_device_runs_the_torch_kernels(X, monkeypatch):
+    # On a GPU the transformer runs the torch kernels on the device. Resolving the
+    # device to torch.device("cpu", 0) (not the plain "cpu" of the numba path) takes
+    # that code path on any machine.
+    import torch
+
+    from stvlm import images
+
     cpu = SpatialToImageTransformer(dtype="float64").fit(X)
-    gpu = SpatialToImageTransformer(dtype="float64", device="cuda").fit(X)
-    assert gpu.dtw_scale_ == pytest.approx(cpu.dtw_scale_, rel=1e-9)
-    np.testing.assert_allclose(gpu.transform(X).channels, cpu.transform(X).channels, atol=1e-9)
+    calls = []
+    original = images._torch_call
+    monkeypatch.setattr(images, "_torch_call", lambda *a: calls.append(a[0]) or original(*a))
+    monkeypatch.setattr(images, "_resolve_device", lambda device: torch.device("cpu", 0))
+    dev = SpatialToImageTransformer(dtype="float64", device="cuda").fit(X)
+    out = dev.transform(X)
+    assert "dtw" in calls
+    assert dev.dtw_scale_ == pytest.approx(cpu.dtw_scale_, rel=1e-9)
+    np.testing.assert_allclose(out.channels, cpu.transform(X).channels, atol=1e-9)
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, np.nan, np.inf])

@@ -152,37 +152,37 @@ def _xcorr_row(Zt, r, out_w, acc):
     ``Zt`` is one window, time-major ``(k, N)``, each series centred and of unit norm,
     so a lag sum is already the normalised correlation. Here the lanes are all partners
     ``j > r`` at once: ``Zt[s, r+1:]`` is contiguous, and slicing from ``r + 1`` gives
-    the inner loops a zero-based trip count that LLVM vectorises.
+    the inner loops a zero-based trip count that LLVM vectorises. One lag at a time is
+    summed into ``acc[0]`` and merged into ``acc[1]`` at once, so both stay in L1.
     """
     k, N = Zt.shape
     j0 = r + 1
     n = N - j0
     if n <= 0:
         return
-    nq = 2 * k - 1
-    for q in range(nq):
-        row = acc[q]
+    s = acc[0]
+    best = acc[1]
+    for q in range(2 * k - 1):
+        tau = q - (k - 1)  # lag: sum_t a[t] * b[t + tau]
         for j in range(n):
-            row[j] = 0.0
-    # Row k-1+tau of acc collects lag tau: sum_t a[t] * b[t + tau].
-    for t in range(k):
-        at = Zt[t, r]
-        for s in range(k):
-            row = acc[s - t + k - 1]
-            zs = Zt[s, j0:]
+            s[j] = 0.0
+        for t in range(max(0, -tau), min(k, k - tau)):
+            at = Zt[t, r]
+            zs = Zt[t + tau, j0:]
             for j in range(n):
-                row[j] += at * zs[j]
-    best = acc[0]
-    for q in range(1, nq):
-        row = acc[q]
-        for j in range(n):
-            v = row[j]
-            b = best[j]
-            # Where both signs tie in magnitude, the positive value: the result then
-            # depends only on the set of lag values, not on the order of the pair.
-            av = abs(v)
-            ab = abs(b)
-            best[j] = v if (av > ab or (av == ab and v > b)) else b
+                s[j] += at * zs[j]
+        if q == 0:
+            for j in range(n):
+                best[j] = s[j]
+        else:
+            for j in range(n):
+                v = s[j]
+                b = best[j]
+                # Where both signs tie in magnitude, the positive value: the result then
+                # depends only on the set of lag values, not on the order of the pair.
+                av = abs(v)
+                ab = abs(b)
+                best[j] = v if (av > ab or (av == ab and v > b)) else b
     for j in range(n):
         # Clip the rounding excess (a few ulp past +-1 for collinear series).
         out_w[r, j0 + j] = min(1.0, max(-1.0, best[j]))
@@ -193,7 +193,7 @@ def _xcorr_unit(Zt, flat, out, t, units):
     n, k, N = Zt.shape
     w = t // units
     u = t % units
-    acc = np.empty((2 * k - 1, N), dtype=Zt.dtype)
+    acc = np.empty((2, N), dtype=Zt.dtype)
     out[w, u, u] = 0.0 if flat[w, u] else 1.0
     _xcorr_row(Zt[w], u, out[w], acc)
     v = N - 1 - u
