@@ -79,15 +79,16 @@ def _channels_numba(S, work, inv_scale, serial):
     Z, flat_r = _unit_rows(S)
     Zt = np.ascontiguousarray(Z.transpose(0, 2, 1), dtype=work)
     A, flat_p = _spectra(S)
-    A = A.astype(work)
+    At = np.ascontiguousarray(A.transpose(0, 2, 1), dtype=work)
     Sw = np.ascontiguousarray(S, dtype=work)
     if serial:
         _numba.dtw_batch_serial(Sw, out[:, 0])
         _numba.xcorr_batch_serial(Zt, flat_r, out[:, 1])
+        _numba.spectral_batch_serial(At, out[:, 2])
     else:
         _numba.dtw_batch(Sw, out[:, 0])
         _numba.xcorr_batch(Zt, flat_r, out[:, 1])
-    np.matmul(A, A.transpose(0, 2, 1), out=out[:, 2])
+        _numba.spectral_batch(At, out[:, 2])
     finish = _numba.finish_channels_serial if serial else _numba.finish_channels
     finish(out, work(inv_scale), flat_r, flat_p)
     return out

@@ -104,14 +104,18 @@ def _xcorr_numba(S, dt, serial=False):
     return out
 
 
-def _spectral_numpy(S, dt):
+def _spectral_numba(S, dt):
+    from . import _numba
+
     A, flat = _spectra(S)
-    A = A.astype(dt)
-    P = np.matmul(A, A.transpose(0, 2, 1))
-    np.clip(P, -1.0, 1.0, out=P)
+    At = np.ascontiguousarray(A.transpose(0, 2, 1), dtype=dt)
+    out = np.empty(S.shape[:2] + (S.shape[1],), dtype=dt)
+    _numba.spectral_batch(At, out)
+    _numba.mirror_upper(out)
+    np.clip(out, -1.0, 1.0, out=out)
     idx = np.arange(S.shape[1])
-    P[:, idx, idx] = (~flat).astype(dt)
-    return P
+    out[:, idx, idx] = (~flat).astype(dt)
+    return out
 
 
 def _torch_call(kind, S, dt, device):
@@ -143,7 +147,7 @@ def _dispatch(kind, X, backend, dtype, device):
         return _dtw_numba(S, dt)
     if kind == "xcorr":
         return _xcorr_numba(S, dt)
-    return _spectral_numpy(S, dt)
+    return _spectral_numba(S, dt)
 
 
 _COMMON_PARAMS = """

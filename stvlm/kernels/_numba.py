@@ -273,3 +273,40 @@ def finish_channels_serial(out, inv_scale, flat_r, flat_p):
     nb = (N + _TILE - 1) // _TILE
     for t in range(n * nb):
         _finish_tile_row(out, inv_scale, flat_r, flat_p, t, nb)
+
+
+@njit(cache=True, nogil=True)
+def _spectral_unit(At, out, t, N):
+    """Row ``i`` of window ``w``: dot products of standardised spectra with j > i."""
+    w = t // N
+    i = t % N
+    m = At.shape[1]
+    n = N - i - 1
+    row = out[w, i, i + 1 :]
+    for j in range(n):
+        row[j] = 0.0
+    for f in range(m):
+        a = At[w, f, i]
+        col = At[w, f, i + 1 :]
+        for j in range(n):
+            row[j] += a * col[j]
+
+
+@njit(cache=True, parallel=True)
+def spectral_batch(At, out):
+    """Upper triangles of the spectral correlations from ``At`` (n, m, N), frequency-major.
+
+    A few frequency bins make this a tiny matrix product; doing it here rather than in
+    BLAS keeps BLAS's spinning threads from competing with numba's.
+    """
+    n, m, N = At.shape
+    for t in prange(n * N):
+        _spectral_unit(At, out, t, N)
+
+
+@njit(cache=True, nogil=True)
+def spectral_batch_serial(At, out):
+    """``spectral_batch`` on one thread, releasing the GIL."""
+    n, m, N = At.shape
+    for t in range(n * N):
+        _spectral_unit(At, out, t, N)
