@@ -23,7 +23,7 @@ _SCALE_WINDOWS = 256
 _DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
 
 
-def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial=False):
+def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial=False, out=None):
     """The three channels of each window, mapped to ``[0, 1]``: ``(n, 3, N, N)``.
 
     Channel 0 is the DTW similarity ``exp(-d / dtw_scale)``, channel 1 the lagged
@@ -42,6 +42,9 @@ def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial
         ``"cpu"`` uses the numba kernels; any other torch device the torch kernels.
     serial : bool, default=False
         Run the numba kernels on the calling thread (inside joblib workers).
+    out : ndarray of shape (n_windows, 3, n_sensors, n_sensors), optional
+        Array to write the result into (float32 or float64, matching ``dtype``);
+        saves an allocation and a copy when filling a larger array chunk by chunk.
 
     Returns
     -------
@@ -62,20 +65,26 @@ def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial
     n, N, _k = S.shape
     # The kernels work in float32 unless float64 output is asked for.
     work = np.float64 if np.dtype(dtype) == np.float64 else np.float32
+    if out is not None and (out.shape != (n, 3, N, N) or out.dtype != np.dtype(dtype) or out.dtype != work):
+        raise ValueError(f"out must be a {np.dtype(dtype)} array of shape {(n, 3, N, N)}; got {out.dtype} {out.shape}.")
     if str(device) == "cpu":
-        out = _channels_numba(S, work, 1.0 / float(dtw_scale), serial)
+        res = _channels_numba(S, work, 1.0 / float(dtw_scale), serial, out)
     else:
         d, r, p = (_torch_call(kind, S, work, device) for kind in ("dtw", "xcorr", "spectral"))
-        out = torch_images(d, r, p, dtw_scale).cpu().numpy()
-    return out if out.dtype == np.dtype(dtype) else out.astype(dtype)
+        res = torch_images(d, r, p, dtw_scale).cpu().numpy()
+        if out is not None:
+            out[...] = res
+            res = out
+    return res if res.dtype == np.dtype(dtype) else res.astype(dtype)
 
 
-def _channels_numba(S, work, inv_scale, serial):
+def _channels_numba(S, work, inv_scale, serial, out=None):
     """Raw channels written straight into the image array, then mirrored and mapped."""
     from .kernels import _numba, _spectra, _unit_rows
 
     n, N, k = S.shape
-    out = np.empty((n, 3, N, N), dtype=work)
+    if out is None:
+        out = np.empty((n, 3, N, N), dtype=work)
     Z, flat_r = _unit_rows(S)
     Zt = np.ascontiguousarray(Z.transpose(0, 2, 1), dtype=work)
     A, flat_p = _spectra(S)
@@ -355,9 +364,13 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
         bounds = [(s, min(n, s + self.chunk_size)) for s in range(0, n, self.chunk_size)]
         out = np.empty((n, 3, X.shape[2], X.shape[2]), dtype=dtype)
         progress = _progress(len(bounds), self.verbose, "S2I images")
+        direct = dtype in (np.float32, np.float64)  # kernels write float16 via a copy
         if self.n_jobs is None or str(device) != "cpu":
             for s, e in bounds:
-                out[s:e] = correlation_channels(X[s:e], self.dtw_scale_, dtype=dtype, device=device)
+                if direct:
+                    correlation_channels(X[s:e], self.dtw_scale_, dtype=dtype, device=device, out=out[s:e])
+                else:
+                    out[s:e] = correlation_channels(X[s:e], self.dtw_scale_, dtype=dtype, device=device)
                 progress.update(1)
         else:
             from joblib import Parallel, delayed
