@@ -13,6 +13,11 @@ import numpy as np
 
 def _as_float_array(X, name: str) -> np.ndarray:
     """Return ``X`` as a float ndarray, refusing non-numeric data."""
+    if _is_sparse(X):
+        raise TypeError(
+            f"{name} is a sparse {type(X).__name__}; sparse input is not supported: stvlm needs "
+            "dense arrays (use X.toarray())."
+        )
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
         X = X.to_numpy()
     try:
@@ -27,10 +32,21 @@ def _as_float_array(X, name: str) -> np.ndarray:
             "Convert strings or objects to float first."
         )
     if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers; got complex dtype {arr.dtype!s}.")
+        # ValueError, as scikit-learn's check_array raises for complex data.
+        raise ValueError(f"Complex data not supported: {name} must hold real numbers; got dtype {arr.dtype!s}.")
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
     return arr
+
+
+def _is_sparse(X) -> bool:
+    """Whether ``X`` is a scipy sparse matrix or array (without importing scipy)."""
+    module = type(X).__module__ or ""
+    if not module.startswith("scipy.sparse"):
+        return False
+    import scipy.sparse
+
+    return scipy.sparse.issparse(X)
 
 
 def check_windows(X, *, name: str = "X", min_history: int = 2, dtype=None) -> np.ndarray:
@@ -71,12 +87,17 @@ def check_series(X, *, name: str = "X") -> np.ndarray:
     if arr.ndim == 1:
         raise ValueError(
             f"{name} is 1-D with shape {arr.shape}; a series must be 2-D (T, n_sensors). "
-            "For a single sensor use X.reshape(-1, 1)."
+            "Reshape your data: for a single sensor use X.reshape(-1, 1)."
         )
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D series (T, n_sensors); got shape {arr.shape}.")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {arr.shape}.")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    if arr.shape[1] == 0:
+        raise ValueError(
+            f"{name} is empty: 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required "
+            "(one column per sensor)."
+        )
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 

@@ -493,6 +493,17 @@ class Protocol:
         Window lengths (12 and 12).
     description : str
         One line on the protocol.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.datasets import load_protocol
+    >>> p = load_protocol("pems08-tail")   # reads ../shared/data or STVLM_DATA_DIR
+    >>> p.fit_series.shape, p.test_X.shape
+    ((3578, 170), (3567, 12, 170))
+    >>> last_value = np.repeat(p.test_X[:, -1:], 12, axis=1)
+    >>> round(p.evaluate(last_value)["MAE"], 2)
+    25.28
     """
 
     name: str

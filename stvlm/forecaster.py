@@ -19,9 +19,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_positive_int, check_series, check_windows, impute_nonfinite
-from .images import CorrelationImages, _progress, _resolve_device, _robust_scale, correlation_channels
-from .kernels import _dtw_numba
+from ._validation import _as_float_array, check_positive_int, check_series, check_windows, impute_nonfinite
+from .images import CorrelationImages, _progress, _resolve_device, correlation_channels, fit_dtw_scale
 from .metrics import masked_mae
 from .windows import make_windows
 
@@ -59,9 +58,6 @@ PRESETS = {
     ),
     "paper": dict(backbone=DEFAULT_BACKBONE),
 }
-
-# Windows sampled to fit the DTW similarity scale (as SpatialToImageTransformer does).
-_SCALE_WINDOWS = 256
 
 
 class _Data:
@@ -165,6 +161,51 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
         Epoch (1-based) whose weights were restored.
     interrupted_ : bool
         Whether training was stopped with Ctrl-C (the best weights so far are kept).
+
+    See Also
+    --------
+    stvlm.SpatialToImageTransformer : The image step, for use in a pipeline.
+    stvlm.metrics.get_scorer : Masked MAE/RMSE/MAPE scorers for model selection.
+
+    Notes
+    -----
+    **Inputs.** ``fit`` and ``score`` take a series ``(T, N)`` (windows and targets are
+    cut from it with :func:`stvlm.make_windows`), windows ``(n, history, N)`` with
+    targets ``y`` ``(n, horizon, N)``, or the output of
+    :class:`~stvlm.SpatialToImageTransformer`, so that
+    ``make_pipeline(SpatialToImageTransformer(), STVLMForecaster())`` works on a series
+    and on windows. The transformer's ``history`` and ``horizon`` (used only when it
+    cuts a series) must equal the forecaster's, or ``fit`` raises ``ValueError``.
+
+    **Validation split.** The last ``validation_fraction`` of the training windows
+    validate. When they come from a series (given directly or through the
+    transformer), ``history + horizon - 1`` windows between the two parts are
+    dropped, so no validation window shares a step with a training window. Windows
+    given as ``(X, y)`` are taken as they are, without a gap: the forecaster cannot
+    know whether they are consecutive.
+
+    **Cross-validation without leakage.** A window and its targets span
+    ``history + horizon`` consecutive steps. ``TimeSeriesSplit(n_splits, gap=g)``
+    puts ``g`` samples between the last training sample and the first test sample;
+    what a sample is depends on ``X``:
+
+    * **A series** (``cross_val_score(model, series, cv=TimeSeriesSplit(5))``): the
+      samples are time steps. Windows are cut inside the training rows and inside the
+      test rows separately, so no training window shares a step with a test window
+      for any ``g >= 0``: ``gap=0`` does not leak. The first test window's history
+      starts right after the last training row (as in deployment, where the model
+      forecasts from the most recent past), and its first scored target lies
+      ``history`` rows later. A positive gap only discards data. Each test fold
+      needs at least ``history + horizon`` rows; a fold of ``t`` rows scores its
+      ``t - history - horizon + 1`` windows.
+    * **Windows** (``X, y = make_windows(series, history, horizon)``,
+      ``cross_val_score(model, X, y, cv=...)``): the samples are windows, and windows
+      ``i`` and ``j`` share a step when ``|i - j| < history + horizon``. Use
+      ``gap = history + horizon - 1`` windows: the first test window then starts on
+      the step after the last training window's last target (the same split as the
+      series with ``gap=0``). With ``gap < horizon - 1`` the test targets were
+      training targets (leakage); with ``horizon - 1 <= gap < history + horizon - 1``
+      the test targets are unseen but the test windows' inputs were training steps.
 
     Examples
     --------
@@ -311,15 +352,24 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
         """Turn fit's inputs into training and validation ``_Data``."""
         history, horizon = self.history, self.horizon
         channels = None
+        images_gap = 0
         if isinstance(X, CorrelationImages):
+            if X.from_series and X.targets is not None:
+                _check_images_agree(X, history, horizon)
             channels = X.channels
-            X = X.windows
             if y is None:
-                raise ValueError(
-                    "y is required with images from SpatialToImageTransformer: pass the "
-                    "targets (n_windows, horizon, n_sensors) cut with make_windows."
-                )
-        X = np.asarray(X) if not hasattr(X, "to_numpy") else X.to_numpy()
+                if X.targets is None:
+                    raise ValueError(
+                        "y is required with images of windows from SpatialToImageTransformer: pass the "
+                        "targets (n_windows, horizon, n_sensors) cut with make_windows, or give the "
+                        "pipeline a series (T, n_sensors) so that the transformer cuts both."
+                    )
+                y = X.targets
+            if X.from_series:
+                # Consecutive windows of one series: the same gap as for a series below.
+                images_gap = history + horizon - 1
+            X = X.windows
+        X = _as_float_array(X, "X")
         if getattr(X, "ndim", None) == 2 and y is None:
             series = check_series(X)
             _check_sensors_have_data(series)
@@ -332,6 +382,7 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
             gap = history + horizon - 1  # validation windows share no row with training ones
         else:
             if getattr(X, "ndim", None) == 2:
+                check_series(X)  # an empty or non-numeric X is the first thing to report
                 raise ValueError(
                     "X is 2-D, so it is read as a series (T, n_sensors) and y must be None; "
                     "to pass y, give windows X of shape (n_windows, history, n_sensors)."
@@ -339,7 +390,7 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
             if getattr(X, "ndim", None) == 1:
                 raise ValueError(
                     f"X is 1-D with shape {X.shape}; expected a series (T, n_sensors) or windows "
-                    "(n_windows, history, n_sensors). For a single sensor use X.reshape(-1, 1)."
+                    "(n_windows, history, n_sensors). Reshape your data: for a single sensor use X.reshape(-1, 1)."
                 )
             if y is None:
                 raise ValueError(
@@ -351,7 +402,7 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
             if Xw.shape[1] != history:
                 raise ValueError(f"X has windows of {Xw.shape[1]} steps but history={history}.")
             _check_sensors_have_data(Xw.reshape(-1, Xw.shape[2]))
-            gap = 0
+            gap = images_gap
         n = Xw.shape[0]
         n_val = int(math.floor(n * self.validation_fraction))
         n_train = n - n_val - (gap if n_val else 0)
@@ -379,10 +430,18 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
             last ``validation_fraction`` of windows (after a gap of
             ``history + horizon - 1`` windows, so no row is shared) validates; or
             windows with targets ``y``; or the output of
-            :class:`~stvlm.SpatialToImageTransformer` with targets ``y``. NaN/inf are
+            :class:`~stvlm.SpatialToImageTransformer`: given a series, it carries the
+            targets (``y`` may be None) and the validation windows follow the same
+            gap as for a series; given windows, pass their targets ``y``. NaN/inf are
             masked in the loss and imputed (forward/backward fill) in the inputs.
         y : array-like of shape (n_windows, horizon, n_sensors), optional
             Targets of windows ``X``.
+
+        Raises
+        ------
+        ValueError
+            If images cut from a series by the transformer have another ``history`` or
+            ``horizon`` than this forecaster, among other bad input.
 
         Returns
         -------
@@ -410,7 +469,7 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
         rng = np.random.default_rng(seed)
 
         if train.channels is None:
-            self.dtw_scale_ = _fit_dtw_scale(train.X)
+            self.dtw_scale_ = fit_dtw_scale(train.X)
         else:
             self.dtw_scale_ = None
         self.network_ = self._build_network(n_sensors).to(device)
@@ -622,7 +681,7 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
         channels = None
         if isinstance(X, CorrelationImages):
             channels, X = X.channels, X.windows
-        X = np.asarray(X) if not hasattr(X, "to_numpy") else X.to_numpy()
+        X = _as_float_array(X, "X")
         if getattr(X, "ndim", None) == 2:
             raise ValueError(
                 f"predict takes windows (n_windows, history, n_sensors); got a 2-D array {X.shape}. "
@@ -633,7 +692,10 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
             raise ValueError(f"X is 1-D with shape {X.shape}; expected windows (n_windows, history, n_sensors).")
         X = check_windows(X, dtype=np.float64)
         if X.shape[2] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[2]} sensors, but STVLMForecaster was fitted with {self.n_features_in_}.")
+            raise ValueError(
+                f"X has {X.shape[2]} features, but STVLMForecaster is expecting {self.n_features_in_} features "
+                f"as input (one per sensor: it was fitted with {self.n_features_in_} sensors)."
+            )
         if X.shape[1] != self.history:
             raise ValueError(f"X has windows of {X.shape[1]} steps, but the model takes history={self.history}.")
         return _Data(X, None, channels)
@@ -644,7 +706,14 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_windows, history, n_sensors) or CorrelationImages
-            Windows (NaN/inf imputed along time), or the transformer's output.
+            Windows (NaN/inf imputed along time), or the transformer's output. A 2-D
+            series is refused here; in ``make_pipeline(SpatialToImageTransformer(),
+            STVLMForecaster())`` the transformer cuts a series ``(T, n_sensors)`` into
+            its ``T - history - horizon + 1`` windows (those with a full target), so
+            the pipeline's ``predict(series)`` returns the forecast of every one of
+            them, in order: row ``i`` forecasts ``series[i + history : i + history +
+            horizon]``. To forecast after the end of a series, pass its last
+            ``history`` steps as one window, ``series[None, -history:]``.
 
         Returns
         -------
@@ -675,7 +744,8 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
         ----------
         X : array-like of shape (T, n_sensors), (n_windows, history, n_sensors) or CorrelationImages
             A series (windows and targets are cut from it; ``y`` must be None), or
-            windows with targets ``y``.
+            windows with targets ``y``, or the transformer's output (with ``y=None``
+            when it was given a series: its targets are used).
         y : array-like of shape (n_windows, horizon, n_sensors), optional
         sample_weight : None
             Not supported; must be None.
@@ -688,8 +758,13 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported by STVLMForecaster.score.")
         check_is_fitted(self, "network_")
-        if not isinstance(X, CorrelationImages):
-            arr = np.asarray(X) if not hasattr(X, "to_numpy") else X.to_numpy()
+        if isinstance(X, CorrelationImages):
+            if y is None and X.targets is not None:
+                if X.from_series:
+                    _check_images_agree(X, self.history, self.horizon)
+                y = X.targets
+        else:
+            arr = _as_float_array(X, "X")
             if arr.ndim == 2 and y is None:
                 X, y = make_windows(check_series(arr), self.history, self.horizon)
             else:
@@ -867,6 +942,18 @@ def _check_targets(y, X, horizon):
     return y
 
 
+def _check_images_agree(images, history, horizon):
+    """Images cut from a series by the transformer must match the forecaster's windows."""
+    k, h = images.windows.shape[1], images.targets.shape[1]
+    if (k, h) != (history, horizon):
+        raise ValueError(
+            f"the images were cut from a series by SpatialToImageTransformer(history={k}, horizon={h}), "
+            f"but STVLMForecaster has history={history}, horizon={horizon}: give both steps the same "
+            f"history and horizon, e.g. make_pipeline(SpatialToImageTransformer(history={history}, "
+            f"horizon={horizon}), STVLMForecaster(history={history}, horizon={horizon}))."
+        )
+
+
 def _check_sensors_have_data(values):
     dead = np.flatnonzero(~np.isfinite(values).any(axis=0))
     if dead.size:
@@ -875,14 +962,6 @@ def _check_sensors_have_data(values):
             f"sensors {shown}{' ...' if dead.size > 10 else ''} have no finite value in the training data "
             "(all NaN/inf): there is nothing to learn or forecast for them. Drop these columns first."
         )
-
-
-def _fit_dtw_scale(X):
-    n, _, N = X.shape
-    idx = np.unique(np.linspace(0, n - 1, min(n, _SCALE_WINDOWS)).round().astype(int))
-    sample = impute_nonfinite(np.ascontiguousarray(X[idx]))
-    d = _dtw_numba(np.ascontiguousarray(sample.transpose(0, 2, 1)), np.float64)
-    return _robust_scale(d[:, ~np.eye(N, dtype=bool)])
 
 
 def _torch_images(X, dtw_scale, device):

@@ -12,8 +12,16 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_n_jobs, check_positive_int, check_windows, impute_nonfinite
+from ._validation import (
+    _as_float_array,
+    check_n_jobs,
+    check_positive_int,
+    check_series,
+    check_windows,
+    impute_nonfinite,
+)
 from .kernels import _dtw_numba, _prepare, _torch_call
+from .windows import make_windows
 
 __all__ = ["CorrelationImages", "SpatialToImageTransformer", "correlation_channels"]
 
@@ -111,11 +119,13 @@ def torch_images(d, r, p, dtw_scale):
 
 
 class CorrelationImages:
-    """Correlation images together with the windows they came from.
+    """Correlation images together with the windows they came from (and their targets).
 
     The output of :meth:`SpatialToImageTransformer.transform`. It carries both, so that
     in ``make_pipeline(SpatialToImageTransformer(), STVLMForecaster())`` the forecaster
-    receives the images and the series values it needs for its temporal tokens.
+    receives the images and the series values it needs for its temporal tokens. When
+    the transformer was given a series, the windows' targets come along too, so that
+    the pipeline can fit and score on a series without ``y``.
 
     The images are stored compact, ``(n, 3, N, N)``, and padded with zeros at the
     bottom and right (top-left aligned) to ``image_size`` only when read through
@@ -129,6 +139,13 @@ class CorrelationImages:
         The compact images, values in ``[0, 1]``.
     image_size : int
         Side of the padded images; at least ``n_sensors``.
+    targets : ndarray of shape (n_windows, horizon, n_sensors) or None, default=None
+        The steps that follow each window, when the windows were cut from a series
+        (``y`` of :func:`stvlm.make_windows`); ``None`` otherwise.
+    from_series : bool, default=False
+        Whether the windows are the consecutive windows (stride 1) cut from one
+        series, in order. :class:`~stvlm.STVLMForecaster` then holds out its
+        validation windows after the same gap as when it cuts a series itself.
 
     Examples
     --------
@@ -136,15 +153,26 @@ class CorrelationImages:
     >>> from stvlm import SpatialToImageTransformer
     >>> X = np.random.default_rng(0).normal(size=(4, 12, 5))
     >>> out = SpatialToImageTransformer(image_size=8).fit_transform(X)
-    >>> len(out), out.shape, out.windows.shape
-    (4, (4, 3, 8, 8), (4, 12, 5))
+    >>> len(out), out.shape, out.windows.shape, out.targets
+    (4, (4, 3, 8, 8), (4, 12, 5), None)
     >>> float(out.images[0, :, 5:, :].max())  # the padding is zero
     0.0
     >>> out[1:3].shape
     (2, 3, 8, 8)
+    >>> np.asarray(out).shape, out.dtype  # the padded images, as an array
+    ((4, 3, 8, 8), dtype('float32'))
+
+    A series is cut into windows, and each window keeps its targets:
+
+    >>> series = np.random.default_rng(0).normal(size=(30, 5))
+    >>> out = SpatialToImageTransformer(history=12, horizon=3).fit_transform(series)
+    >>> out.windows.shape, out.targets.shape, out.from_series
+    ((16, 12, 5), (16, 3, 5), True)
+    >>> out[2:4].targets.shape
+    (2, 3, 5)
     """
 
-    def __init__(self, windows, channels, image_size):
+    def __init__(self, windows, channels, image_size, targets=None, from_series=False):
         windows = np.asarray(windows)
         channels = np.asarray(channels)
         if channels.ndim != 4 or channels.shape[1] != 3 or channels.shape[2] != channels.shape[3]:
@@ -156,9 +184,18 @@ class CorrelationImages:
             )
         if image_size < channels.shape[2]:
             raise ValueError(f"image_size {image_size} is smaller than the sensor count {channels.shape[2]}.")
+        if targets is not None:
+            targets = np.asarray(targets)
+            if targets.ndim != 3 or targets.shape[0] != windows.shape[0] or targets.shape[2] != windows.shape[2]:
+                raise ValueError(
+                    f"targets {targets.shape} do not match windows {windows.shape}: "
+                    "expected (n, horizon, N) with the same n and N."
+                )
         self.windows = windows
         self.channels = channels
         self.image_size = int(image_size)
+        self.targets = targets
+        self.from_series = bool(from_series)
 
     def __len__(self):
         return self.channels.shape[0]
@@ -169,15 +206,36 @@ class CorrelationImages:
         return (len(self), 3, self.image_size, self.image_size)
 
     @property
+    def dtype(self):
+        """Dtype of the images."""
+        return self.channels.dtype
+
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(images)``: the padded images, ``(n, 3, image_size, image_size)``."""
+        out = self.padded()
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    @property
     def n_sensors(self):
         """Number of sensors ``N``."""
         return self.channels.shape[2]
 
     def __getitem__(self, index):
-        """A subset of windows (an int, slice, mask or index array)."""
+        """A subset of windows (an int, slice, mask or index array), targets included.
+
+        ``from_series`` is kept only by a slice with step 1 (or an int), the subsets
+        whose windows stay consecutive.
+        """
         if isinstance(index, (int, np.integer)):
             index = slice(index, index + 1 if index != -1 else None)
-        return CorrelationImages(self.windows[index], self.channels[index], self.image_size)
+        consecutive = isinstance(index, slice) and index.step in (None, 1)
+        return CorrelationImages(
+            self.windows[index],
+            self.channels[index],
+            self.image_size,
+            targets=None if self.targets is None else self.targets[index],
+            from_series=self.from_series and consecutive,
+        )
 
     def padded(self, index=slice(None)):
         """The images of ``index``, zero-padded to ``image_size`` (a new array)."""
@@ -196,7 +254,10 @@ class CorrelationImages:
     def __repr__(self):
         return (
             f"CorrelationImages(n_windows={len(self)}, n_sensors={self.n_sensors}, "
-            f"image_size={self.image_size}, dtype={self.channels.dtype})"
+            f"image_size={self.image_size}, dtype={self.channels.dtype}"
+            + ("" if self.targets is None else f", horizon={self.targets.shape[1]}")
+            + (", from_series=True" if self.from_series else "")
+            + ")"
         )
 
 
@@ -210,8 +271,21 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
     to ``[0, 1]`` and stacks them into a ``3 x N x N`` image, zero-padded at the bottom
     and right to ``image_size``.
 
+    ``X`` is either windows ``(n_windows, history, N)``, used as they are, or a series
+    ``(T, N)``, which is first cut into its ``T - history - horizon + 1`` consecutive
+    windows with :func:`stvlm.make_windows` (their targets are kept in the output), so
+    that ``make_pipeline(SpatialToImageTransformer(), STVLMForecaster())`` fits, predicts
+    and scores on a series as well as on windows.
+
     Parameters
     ----------
+    history : int, default=12
+        Steps per window cut from a series. Used only for 2-D (series) input; windows
+        keep their own length. Must equal the forecaster's ``history`` in a pipeline.
+    horizon : int, default=12
+        Steps after each window cut from a series that are kept as its targets. Used
+        only for 2-D (series) input. Must equal the forecaster's ``horizon`` in a
+        pipeline.
     image_size : int or None, default=None
         Side of the output images. ``None`` uses the sensor count seen in ``fit``.
         Must be at least the sensor count.
@@ -237,13 +311,18 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
     n_features_in_ : int
         Number of sensors seen in ``fit``.
     history_ : int
-        Window length seen in ``fit``.
+        Window length seen in ``fit`` (``history`` when fitted on a series).
     image_size_ : int
         Side of the output images.
     dtw_scale_ : float
         Median off-diagonal DTW distance over (up to 256 evenly spaced) training
         windows; a distance ``d`` becomes the similarity ``exp(-d / dtw_scale_)``, so
         train and test images share one scale.
+
+    See Also
+    --------
+    stvlm.STVLMForecaster : The forecaster that consumes the images.
+    stvlm.make_windows : How a series is cut into windows and targets.
 
     Notes
     -----
@@ -255,6 +334,11 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
     After the fitted DTW scale, all three channels are invariant to one affine
     rescaling ``a * x + b`` (``a > 0``) of the whole dataset, so raw and z-scored
     windows give the same images.
+
+    A series gives one image per window that has a full target, so the output has
+    ``T - history - horizon + 1`` rows, not ``T``: the last ``horizon`` steps of the
+    series are only targets. To forecast beyond the end of a series, pass its last
+    ``history`` steps as one window, ``series[None, -history:]``.
 
     Examples
     --------
@@ -268,9 +352,30 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
     (177, 3, 8, 8)
     >>> bool((out.images[:, 0].diagonal(axis1=1, axis2=2)[:, :6] == 1).all())
     True
+
+    A series is cut into windows first; the images are the same and the targets
+    come along:
+
+    >>> out_series = s2i.transform(series)
+    >>> out_series.shape, out_series.targets.shape
+    ((177, 3, 8, 8), (177, 12, 6))
+    >>> bool(np.array_equal(out_series.channels, out.channels))
+    True
     """
 
-    def __init__(self, image_size=None, dtype="float32", n_jobs=None, chunk_size=256, device="cpu", verbose=0):
+    def __init__(
+        self,
+        history=12,
+        horizon=12,
+        image_size=None,
+        dtype="float32",
+        n_jobs=None,
+        chunk_size=256,
+        device="cpu",
+        verbose=0,
+    ):
+        self.history = history
+        self.horizon = horizon
         self.image_size = image_size
         self.dtype = dtype
         self.n_jobs = n_jobs
@@ -280,13 +385,19 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
+        tags.input_tags.two_d_array = True  # a series (T, N), cut into windows
+        tags.input_tags.three_d_array = True  # windows (n, history, N)
         tags.input_tags.allow_nan = True
         tags.requires_fit = True
+        # The images' dtype is the ``dtype`` parameter, whatever the input's.
+        tags.transformer_tags.preserves_dtype = []
         return tags
 
     def _check_params(self):
+        history = check_positive_int(self.history, "history")
+        if history < 2:
+            raise ValueError(f"history must be >= 2 (correlation images need two steps); got {history}.")
+        check_positive_int(self.horizon, "horizon")
         if self.dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}; got {self.dtype!r}.")
         check_n_jobs(self.n_jobs)
@@ -295,13 +406,34 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
             check_positive_int(self.image_size, "image_size")
         return _resolve_device(self.device)
 
+    def _windows(self, X):
+        """Windows (and targets, for a series) of ``X``: ``(windows, targets or None)``."""
+        arr = _as_float_array(X, "X")
+        if arr.ndim == 1:
+            raise ValueError(
+                f"X is 1-D with shape {arr.shape}; expected a series (T, n_sensors) or windows "
+                "(n_windows, history, n_sensors). Reshape your data: for a single sensor use X.reshape(-1, 1)."
+            )
+        if arr.ndim != 2:
+            return check_windows(arr, min_history=2), None
+        series = check_series(arr)
+        if series.shape[0] < self.history + self.horizon:
+            raise ValueError(
+                f"X is a series of n_samples = {series.shape[0]} time steps, too short to cut one window: "
+                f"history + horizon = {self.history} + {self.horizon} = {self.history + self.horizon} "
+                "steps are needed (SpatialToImageTransformer's history and horizon parameters)."
+            )
+        return make_windows(series, self.history, self.horizon)
+
     def fit(self, X, y=None):
         """Learn the sensor count, window length, image size and DTW scale.
 
         Parameters
         ----------
-        X : array-like of shape (n_windows, history, n_sensors)
-            Training windows.
+        X : array-like of shape (n_windows, history, n_sensors) or (T, n_sensors)
+            Training windows, or a series that is cut into windows of ``history``
+            steps (each followed by ``horizon`` target steps, see
+            :func:`stvlm.make_windows`).
         y : None
             Ignored.
 
@@ -310,7 +442,7 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
         self : SpatialToImageTransformer
         """
         device = self._check_params()
-        X = check_windows(X, min_history=2)
+        X, _ = self._windows(X)
         n, k, N = X.shape
         size = N if self.image_size is None else self.image_size
         if size < N:
@@ -318,14 +450,7 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
                 f"image_size={size} is smaller than the {N} sensors: an image needs one "
                 f"row and column per sensor. Use image_size >= {N} (or None)."
             )
-        idx = np.unique(np.linspace(0, n - 1, min(n, _SCALE_WINDOWS)).round().astype(int))
-        sample = impute_nonfinite(X[idx])
-        if str(device) == "cpu":
-            d = _dtw_numba(np.ascontiguousarray(sample.transpose(0, 2, 1)), np.float64)
-        else:
-            d = _torch_call("dtw", np.ascontiguousarray(sample.transpose(0, 2, 1)), np.float64, device).cpu().numpy()
-        off = d[:, ~np.eye(N, dtype=bool)]
-        self.dtw_scale_ = _robust_scale(off)
+        self.dtw_scale_ = fit_dtw_scale(X, device)
         self.n_features_in_ = N
         self.history_ = k
         self.image_size_ = int(size)
@@ -336,27 +461,32 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_windows, history, n_sensors)
-            Windows with the sensor count and length seen in ``fit``.
+        X : array-like of shape (n_windows, history, n_sensors) or (T, n_sensors)
+            Windows with the sensor count and length seen in ``fit``, or a series with
+            the sensor count seen in ``fit``, cut into its ``T - history - horizon + 1``
+            windows (stride 1) and their targets.
 
         Returns
         -------
         images : CorrelationImages
             The images (``images.images`` is ``(n, 3, image_size, image_size)``)
-            together with the windows.
+            together with the windows; for a series also their targets
+            (``images.targets``, ``(n, horizon, n_sensors)``) and
+            ``images.from_series=True``.
         """
         check_is_fitted(self, "dtw_scale_")
         device = self._check_params()
-        X = check_windows(X, min_history=2)
+        X, targets = self._windows(X)
         n, k, N = X.shape
         if N != self.n_features_in_:
             raise ValueError(
-                f"X has {N} sensors, but SpatialToImageTransformer was fitted with {self.n_features_in_}."
+                f"X has {N} features, but SpatialToImageTransformer is expecting {self.n_features_in_} features "
+                f"as input (one per sensor: it was fitted with {self.n_features_in_} sensors)."
             )
         if k != self.history_:
             raise ValueError(f"X has windows of {k} steps, but the transformer was fitted on {self.history_}.")
         channels = self._channels(X, device)
-        return CorrelationImages(X, channels, self.image_size_)
+        return CorrelationImages(X, channels, self.image_size_, targets=targets, from_series=targets is not None)
 
     def _channels(self, X, device):
         dtype = _DTYPES[self.dtype]
@@ -391,6 +521,23 @@ def _worker_channels(X, scale, dtype):
 
     with threadpool_limits(1):
         return correlation_channels(X, scale, dtype=dtype, serial=True)
+
+
+def fit_dtw_scale(X, device="cpu"):
+    """Median off-diagonal DTW distance over up to 256 evenly spaced windows of ``X``.
+
+    The scale that turns DTW distances into similarities ``exp(-d / scale)``, shared
+    by :class:`SpatialToImageTransformer` and :class:`~stvlm.STVLMForecaster` so both
+    map train and test windows alike.
+    """
+    n, _, N = X.shape
+    idx = np.unique(np.linspace(0, n - 1, min(n, _SCALE_WINDOWS)).round().astype(int))
+    sample = np.ascontiguousarray(impute_nonfinite(np.ascontiguousarray(X[idx])).transpose(0, 2, 1))
+    if str(device) == "cpu":
+        d = _dtw_numba(sample, np.float64)
+    else:
+        d = _torch_call("dtw", sample, np.float64, device).cpu().numpy()
+    return _robust_scale(d[:, ~np.eye(N, dtype=bool)])
 
 
 def _robust_scale(d):

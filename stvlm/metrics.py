@@ -334,17 +334,63 @@ def horizon_metrics(
 
 
 # --------------------------------------------------------------------------- scorers
-def _make_scorers():
+def _windows_of_series(estimator, X):
+    """Windows and targets cut from a series ``X``, with the estimator's history/horizon.
+
+    A scorer gets ``y=None`` when model selection runs on a series (e.g.
+    ``cross_val_score(model, series, cv=TimeSeriesSplit(...), scoring=...)``): the
+    targets are then the steps after each window, as the estimator's ``score`` does.
+    """
+    from .windows import make_windows
+
+    final = estimator
+    while hasattr(final, "steps"):  # a Pipeline: its last step forecasts
+        final = final.steps[-1][1]
+    history, horizon = getattr(final, "history", None), getattr(final, "horizon", None)
+    if np.ndim(X) != 2 or not isinstance(history, numbers.Integral) or not isinstance(horizon, numbers.Integral):
+        raise ValueError(
+            "y is None, so X must be a series (T, n_sensors) and the estimator must have integer "
+            f"history and horizon parameters to cut windows and targets from it; got X with "
+            f"{np.ndim(X)} dimensions and {type(final).__name__}(history={history!r}, "
+            f"horizon={horizon!r}). Otherwise pass windows X and their targets y."
+        )
+    return make_windows(X, history, horizon)
+
+
+def _scorer_base():
     from sklearn.metrics import make_scorer
 
-    return (
-        make_scorer(masked_mae, greater_is_better=False),
-        make_scorer(masked_rmse, greater_is_better=False),
-        make_scorer(masked_mape, greater_is_better=False),
-    )
+    return type(make_scorer(masked_mae, greater_is_better=False))
 
 
-mae_scorer, rmse_scorer, mape_scorer = _make_scorers()
+class _MaskedScorer(_scorer_base()):
+    """A scikit-learn scorer (from ``make_scorer``) that also takes a series without ``y``."""
+
+    # scikit-learn calls __call__, or _score directly (cross_validate, GridSearchCV);
+    # both get y=None on a series.
+    def __call__(self, estimator, X, y_true=None, **kwargs):
+        if y_true is None:
+            X, y_true = _windows_of_series(estimator, X)
+        return super().__call__(estimator, X, y_true, **kwargs)
+
+    def _score(self, method_caller, estimator, X, y_true=None, **kwargs):
+        if y_true is None:
+            X, y_true = _windows_of_series(estimator, X)
+        return super()._score(method_caller, estimator, X, y_true, **kwargs)
+
+
+def _masked_scorer(f, **kwargs):
+    from sklearn.metrics import make_scorer
+
+    sc = make_scorer(f, greater_is_better=False, **kwargs)
+    sc.__class__ = _MaskedScorer  # same state, make_scorer's construction kept
+    return sc
+
+
+mae_scorer = _masked_scorer(masked_mae)
+rmse_scorer = _masked_scorer(masked_rmse)
+mape_scorer = _masked_scorer(masked_mape)
+
 
 _SCORER_FUNCS = {
     "neg_masked_mae": masked_mae,
@@ -362,6 +408,13 @@ def get_scorer(name, **mask_kwargs):
     ``y`` through unchanged). Like scikit-learn's ``neg_*`` scorers they return the
     **negated** error, so greater is better. As for every scikit-learn scorer, the
     estimator must be a scikit-learn estimator (derive from ``BaseEstimator``).
+
+    Called with ``y=None`` (model selection on a series, as in
+    ``cross_val_score(model, series, cv=TimeSeriesSplit(5), scoring=scorer)``), a
+    scorer reads ``X`` as a series ``(T, n_sensors)``, cuts it into windows and
+    targets with :func:`stvlm.make_windows` using the ``history`` and ``horizon`` of
+    the estimator (of a pipeline's last step), and scores the forecasts of those
+    windows, like :meth:`stvlm.STVLMForecaster.score` does.
 
     Parameters
     ----------
@@ -412,6 +465,4 @@ def get_scorer(name, **mask_kwargs):
     if not mask_kwargs:
         return {"neg_masked_mae": mae_scorer, "neg_masked_rmse": rmse_scorer,
                 "neg_masked_mape": mape_scorer}[name]
-    from sklearn.metrics import make_scorer
-
-    return make_scorer(_SCORER_FUNCS[name], greater_is_better=False, **mask_kwargs)
+    return _masked_scorer(_SCORER_FUNCS[name], **mask_kwargs)

@@ -329,6 +329,8 @@ def test_default_parameters():
     s2i = SpatialToImageTransformer()
     assert s2i.device == "cpu"
     assert s2i.get_params() == {
+        "history": 12,
+        "horizon": 12,
         "image_size": None,
         "dtype": "float32",
         "n_jobs": None,
@@ -421,7 +423,10 @@ _GOOD = _windows(seed=3, n=4, N=5)
 @pytest.mark.parametrize(
     "X, params, match",
     [
-        (_GOOD[0], {}, "3-D windows"),
+        (_GOOD[0, :, 0], {}, "1-D"),
+        (_GOOD[0], {}, r"series of n_samples = 12 time steps, too short .* history \+ horizon = 12 \+ 12 = 24"),
+        (_GOOD[0], {"history": 6, "horizon": 7}, r"history \+ horizon = 6 \+ 7 = 13"),
+        (_GOOD[None], {}, "3-D windows"),
         (_GOOD[:, :1], {}, "history 1"),
         (np.zeros((0, 12, 5)), {}, "empty"),
         (np.zeros((4, 12, 0)), {}, "empty"),
@@ -432,9 +437,14 @@ _GOOD = _windows(seed=3, n=4, N=5)
         (_GOOD, {"image_size": 0}, "image_size must be >= 1"),
         (_GOOD, {"chunk_size": 0}, "chunk_size must be >= 1"),
         (_GOOD, {"device": "no-such-device"}, "device must be"),
+        (_GOOD, {"history": 1}, "history must be >= 2"),
+        (_GOOD, {"horizon": 0}, "horizon must be >= 1"),
     ],
     ids=[
-        "2d",
+        "1d",
+        "2d-series-too-short",
+        "2d-series-too-short-custom",
+        "4d",
         "history-1",
         "no-windows",
         "no-sensors",
@@ -445,6 +455,8 @@ _GOOD = _windows(seed=3, n=4, N=5)
         "image-size-0",
         "chunk-size-0",
         "device",
+        "history-param-1",
+        "horizon-param-0",
     ],
 )
 def test_fit_rejects_bad_input_with_value_error(X, params, match):
@@ -466,7 +478,7 @@ def test_fit_rejects_non_integer_n_jobs(n_jobs):
 
 def test_transform_rejects_different_sensor_count():
     s2i = SpatialToImageTransformer().fit(_GOOD)
-    with pytest.raises(ValueError, match="4 sensors, but .* fitted with 5"):
+    with pytest.raises(ValueError, match="X has 4 features, but SpatialToImageTransformer is expecting 5 features"):
         s2i.transform(_GOOD[:, :, :4])
 
 
@@ -476,10 +488,76 @@ def test_transform_rejects_different_history():
         s2i.transform(_GOOD[:, :10])
 
 
-def test_transform_rejects_2d_input():
+def test_transform_reads_2d_input_as_a_series_and_rejects_a_short_one():
     s2i = SpatialToImageTransformer().fit(_GOOD)
-    with pytest.raises(ValueError, match="make_windows"):
-        s2i.transform(_GOOD[0])
+    with pytest.raises(ValueError, match=r"too short to cut one window: history \+ horizon"):
+        s2i.transform(_GOOD[0])  # 12 steps < history + horizon = 24
+    with pytest.raises(ValueError, match="1-D"):
+        s2i.transform(_GOOD[0, :, 0])
+
+
+# ------------------------------------------------------------------ series input
+def _series(T=40, N=5, seed=0):
+    return np.random.default_rng(seed).normal(size=(T, N)) * 3.0 + 10.0
+
+
+def test_series_is_cut_into_windows_with_their_targets():
+    series = _series()
+    Xw, yw = make_windows(series, history=6, horizon=4)
+    s2i = SpatialToImageTransformer(history=6, horizon=4, dtype="float64")
+    out = s2i.fit_transform(series)
+    assert s2i.history_ == 6 and s2i.n_features_in_ == 5
+    assert len(out) == 40 - 6 - 4 + 1
+    np.testing.assert_array_equal(out.windows, Xw)
+    np.testing.assert_array_equal(out.targets, yw)
+    assert out.from_series
+    # Same scale and images as when given the windows themselves.
+    ref = SpatialToImageTransformer(dtype="float64").fit(Xw)
+    assert s2i.dtw_scale_ == ref.dtw_scale_
+    np.testing.assert_array_equal(out.channels, ref.transform(Xw).channels)
+
+
+def test_windows_input_ignores_history_and_horizon_and_has_no_targets():
+    s2i = SpatialToImageTransformer(history=5, horizon=2).fit(_GOOD)
+    assert s2i.history_ == 12
+    out = s2i.transform(_GOOD)
+    assert out.targets is None and not out.from_series
+    # A series is cut with history=5, which does not match the fitted windows.
+    with pytest.raises(ValueError, match="windows of 5 steps, but the transformer was fitted on 12"):
+        s2i.transform(_series())
+
+
+def test_transform_series_and_windows_after_fit_on_a_series():
+    series = _series()
+    s2i = SpatialToImageTransformer(history=6, horizon=4).fit(series[:25])
+    Xw, _ = make_windows(series[25:], 6, 4)
+    np.testing.assert_array_equal(s2i.transform(series[25:]).channels, s2i.transform(Xw).channels)
+    with pytest.raises(ValueError, match="X has 3 features, but .* expecting 5 features"):
+        s2i.transform(series[:, :3])
+
+
+@pytest.mark.parametrize(
+    "index, consecutive",
+    [(slice(2, 5), True), (3, True), (slice(0, 9, 2), False), (np.array([0, 4, 2]), False)],
+    ids=["slice", "int", "step-slice", "index-array"],
+)
+def test_correlation_images_indexing_keeps_targets(index, consecutive):
+    out = SpatialToImageTransformer(history=6, horizon=4).fit_transform(_series())
+    sub = out[index]
+    rows = np.arange(len(out))[index]
+    np.testing.assert_array_equal(sub.targets, out.targets[np.atleast_1d(rows)])
+    assert sub.from_series is consecutive
+
+
+def test_correlation_images_rejects_mismatched_targets_and_shows_them_in_repr():
+    w, c = np.zeros((3, 12, 4)), np.zeros((3, 3, 4, 4))
+    with pytest.raises(ValueError, match="targets .* do not match windows"):
+        CorrelationImages(w, c, 4, targets=np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match="targets .* do not match windows"):
+        CorrelationImages(w, c, 4, targets=np.zeros((3, 3, 5)))
+    out = CorrelationImages(w, c, 4, targets=np.zeros((3, 2, 4)), from_series=True)
+    assert "horizon=2" in repr(out) and "from_series=True" in repr(out)
+    assert "horizon" not in repr(CorrelationImages(w, c, 4))
 
 
 def test_transform_rejects_params_made_invalid_after_fit():
