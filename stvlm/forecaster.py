@@ -557,7 +557,7 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
     def _build_network(self, n_sensors):
         from transformers import ViltConfig
 
-        from .network import STVLMNetwork, load_backbone, make_prompt, tokenize_prompt
+        from .network import load_backbone, make_prompt, tokenize_prompt
 
         backbone = self.backbone
         if isinstance(backbone, dict):
@@ -583,9 +583,15 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
         ids = tokenize_prompt(make_prompt(n_sensors, self.horizon), tokenizer, model.config.vocab_size)
         self.prompt_ids_ = ids.tolist()
         self.backbone_config_ = model.config.to_dict()
+        return self._make_network(model, ids, n_sensors, int(size))
+
+    def _make_network(self, model, prompt_ids, n_sensors, image_size):
+        """The network for a loaded backbone, from this estimator's parameters."""
+        from .network import STVLMNetwork
+
         return STVLMNetwork(
             model,
-            ids,
+            prompt_ids,
             n_sensors,
             self.history,
             self.horizon,
@@ -595,7 +601,7 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
             lora_alpha=self.lora_alpha,
             encoder_hidden=self.encoder_hidden,
             decoder_hidden=self.decoder_hidden,
-            image_size=int(size),
+            image_size=image_size,
         )
 
     # ------------------------------------------------------------------ batches
@@ -869,7 +875,7 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
         from safetensors.torch import load_file
         from transformers import ViltConfig
 
-        from .network import STVLMNetwork, load_backbone
+        from .network import load_backbone
 
         path = Path(path)
         cfg_file, weights_file = path / _CONFIG_FILE, path / _WEIGHTS_FILE
@@ -891,19 +897,11 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
             params, fitted = dict(config["params"]), dict(config["fitted"])
             model = cls(**params)
             vilt_config = ViltConfig.from_dict(fitted["backbone_config_"])
-            net = STVLMNetwork(
+            net = model._make_network(
                 load_backbone(vilt_config)[0],
                 torch.tensor(fitted["prompt_ids_"], dtype=torch.long),
                 int(fitted["n_features_in_"]),
-                model.history,
-                model.horizon,
-                fusion=model.fusion,
-                finetune=model.finetune,
-                lora_r=model.lora_r,
-                lora_alpha=model.lora_alpha,
-                encoder_hidden=model.encoder_hidden,
-                decoder_hidden=model.decoder_hidden,
-                image_size=int(fitted["image_size_"]),
+                int(fitted["image_size_"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{cfg_file} does not describe an STVLMForecaster: {exc}") from exc

@@ -29,7 +29,6 @@ def dtw_torch(X: torch.Tensor) -> torch.Tensor:
         prev = torch.cumsum((a[..., :1] - b) ** 2, dim=-1)
         for i in range(1, k):
             cost = (a[..., i : i + 1] - b) ** 2
-            up_diag = torch.minimum(prev[..., 1:], prev[..., :-1])
             v = cost[..., 0] + prev[..., 0]
             cols = [v]
             for j in range(1, k):
