@@ -39,6 +39,7 @@ __all__ = [
     "load_adjacency",
     "load_pems",
     "load_protocol",
+    "make_protocol",
 ]
 
 ENV_VAR = "STVLM_DATA_DIR"
@@ -567,6 +568,57 @@ class Protocol:
         """
         return (self.first_time_index + np.asarray(rows, dtype=np.int64)) % self.steps_per_day
 
+    def series(self) -> np.ndarray:
+        """The protocol's whole series: the fit period, then every test row.
+
+        Returns
+        -------
+        ndarray of shape (T, N)
+            Row ``r`` is row ``r`` of the protocol (``fit_series`` followed by the
+            test targets), so ``series()[test_start + i : test_start + i + history]``
+            is ``test_X[i]``.
+        """
+        tail = np.concatenate([self.test_y[:, 0], self.test_y[-1, 1:]], axis=0)
+        return np.concatenate([self.fit_series, tail], axis=0)
+
+    def test_windows(self, history) -> np.ndarray:
+        """Histories of the test windows, ``history`` steps long instead of ``self.history``.
+
+        Window ``i`` ends where ``test_X[i]`` ends, so it forecasts the same target
+        ``test_y[i]``; it starts earlier (``history > self.history``) or later. For
+        models that read further back, e.g. a seasonal naive forecast one day back.
+        Every row it reads precedes the window's first target.
+
+        Parameters
+        ----------
+        history : int
+            Steps per window; at most ``test_start + self.history``.
+
+        Returns
+        -------
+        ndarray of shape (n_test, history, N)
+            A read-only view on one copy of the series (no memory per window).
+
+        Examples
+        --------
+        >>> from stvlm.datasets import load_protocol
+        >>> p = load_protocol("pems08-tail")
+        >>> X = p.test_windows(288)
+        >>> X.shape, bool((X[:, -12:] == p.test_X).all())
+        ((3567, 288, 170), True)
+        """
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        history = int(history)
+        first = self.test_start + self.history - history
+        if history < 1 or first < 0:
+            raise ValueError(
+                f"history must be in [1, {self.test_start + self.history}] for protocol {self.name!r} "
+                f"(the series starts {self.test_start + self.history} rows before the first target); got {history}."
+            )
+        rows = self.series()[first : first + self.test_X.shape[0] + history - 1]
+        return sliding_window_view(rows, history, axis=0).transpose(0, 2, 1)
+
     def evaluate(self, y_pred, horizons=(3, 6, 12)) -> dict:
         """Score a forecast of the test windows with the protocol's masks.
 
@@ -658,43 +710,117 @@ def _pems08_tail(home: pathlib.Path) -> Protocol:
 def _sz_taxi(home: pathlib.Path) -> Protocol:
     f = home / "sz_taxi" / "sz_taxi.npz"
     data = load_pems(f, feature=0)
-    T = data.shape[0]
-    if T != _SZ_ROWS:
+    if data.shape[0] != _SZ_ROWS:
         raise ValueError(
-            f"{str(f)!r} has {T} rows; the sz-taxi protocol is defined on the "
+            f"{str(f)!r} has {data.shape[0]} rows; the sz-taxi protocol is defined on the "
             f"{_SZ_ROWS}-row SZ-taxi series."
         )
-    history = horizon = 12
-    n = T - history - horizon + 1  # 2953 windows
-    n_train = int(np.floor(0.6 * n))  # 1771
-    n_val = int(np.floor(0.2 * n))  # 590
-    test_start = n_train + n_val  # 2361: first test window (history start row)
-    fit_end = test_start + history  # 2373: first test target row
-    train_end = n_train - 1 + history + horizon  # 1794: rows covered by train windows
+    p = make_protocol(
+        data, name="sz-taxi", steps_per_day=96, first_time_index=0, start_time="2015-01-01T00:00",
+        null_value=0.0, threshold=1e-6, mape_threshold=1.0,
+    )
+    from dataclasses import replace
+
+    return replace(p, description="SZ-taxi speeds: " + p.description
+                   + "; MAE/RMSE mask |v| < 1e-6, MAPE over true speeds >= 1 km/h.")
+
+
+def make_protocol(
+    series,
+    name="custom",
+    *,
+    steps_per_day=288,
+    first_time_index=0,
+    start_time="",
+    history=12,
+    horizon=12,
+    null_value=0.0,
+    threshold=None,
+    mape_threshold=None,
+):
+    """Build a benchmark protocol from any series: a chronological 6:2:2 split of its windows.
+
+    The rule is the one of ``sz-taxi`` (see :func:`load_protocol`): all windows of
+    ``history`` steps in and ``horizon`` out are cut, the first 60 % train, the next
+    20 % validate and the last 20 % test; ``fit_series`` ends right before the first
+    test target, so nothing fitted is a test target; ``mean``/``std`` come from the rows
+    the training windows cover.
+
+    Parameters
+    ----------
+    series : array-like of shape (T, N)
+        The whole series (e.g. from :func:`load_pems`).
+    name : str, default="custom"
+        Name recorded in results.
+    steps_per_day : int, default=288
+        Time-of-day slots.
+    first_time_index : int, default=0
+        Slot of row 0.
+    start_time : str, default=""
+        Date and time of row 0, for the record.
+    history, horizon : int, default=12
+        Window lengths.
+    null_value, threshold, mape_threshold : float or None
+        Masks of the metrics (see :class:`Protocol`).
+
+    Returns
+    -------
+    Protocol
+
+    Raises
+    ------
+    ValueError
+        If the series is too short to give at least one window to each part.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.datasets import make_protocol
+    >>> p = make_protocol(np.arange(200.0).reshape(100, 2), steps_per_day=24)
+    >>> p.fit_series.shape, p.test_X.shape
+    ((73, 2), (16, 12, 2))
+    """
+    data = check_series(series)
+    history = check_positive_int(history, "history")
+    horizon = check_positive_int(horizon, "horizon")
+    check_positive_int(steps_per_day, "steps_per_day")
+    T = data.shape[0]
+    n = T - history - horizon + 1
+    n_train = int(np.floor(0.6 * n))
+    n_val = int(np.floor(0.2 * n))
+    if n_train < 1 or n_val < 1 or n - n_train - n_val < 1:
+        raise ValueError(
+            f"the series has {T} steps, {max(n, 0)} windows of {history} + {horizon} steps: too few "
+            "to split 6:2:2 into training, validation and test windows (at least 5 windows are needed)."
+        )
+    test_start = n_train + n_val
+    fit_end = test_start + history
+    train_end = n_train - 1 + history + horizon
     fit = data[:fit_end].copy()
     starts = np.arange(test_start, n)
     X, y = _windows_at(data, starts, history, horizon)
     train = fit[:train_end]
     return Protocol(
-        name="sz-taxi",
+        name=str(name),
         fit_series=fit,
         test_X=X,
         test_y=y,
-        mean=float(train.mean()),
-        std=float(train.std()),
-        steps_per_day=96,
-        first_time_index=0,
-        start_time="2015-01-01T00:00",
+        mean=float(np.nanmean(train)),
+        std=float(np.nanstd(train)),
+        steps_per_day=int(steps_per_day),
+        first_time_index=int(first_time_index) % int(steps_per_day),
+        start_time=str(start_time),
         test_start=test_start,
         n_train_rows=train_end,
         val_series=fit[n_train:].copy(),
-        null_value=0.0,
-        threshold=1e-6,
-        mape_threshold=1.0,
+        null_value=null_value,
+        threshold=threshold,
+        mape_threshold=mape_threshold,
+        history=history,
+        horizon=horizon,
         description=(
-            "SZ-taxi speeds: 12-in/12-out windows split 6:2:2 chronologically "
-            f"({n_train}/{n_val}/{n - n_train - n_val}); MAE/RMSE mask |v| < 1e-6, "
-            "MAPE over true speeds >= 1 km/h."
+            f"{history}-in/{horizon}-out windows split 6:2:2 chronologically "
+            f"({n_train}/{n_val}/{n - n_train - n_val})"
         ),
     )
 

@@ -1,8 +1,5 @@
-"""Reference forecasts that every reported figure is compared with.
-
-Both follow the estimator interface of :class:`~stvlm.STVLMForecaster`: ``fit`` on a
-series (or windows), ``predict`` windows ``(n, history, N) -> (n, horizon, N)``.
-"""
+"""Forecasts with nothing (or one average) to learn: last value, historical average,
+seasonal naive."""
 
 from __future__ import annotations
 
@@ -10,9 +7,9 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_positive_int, check_series, check_windows
+from .._validation import check_positive_int, check_series, check_windows
 
-__all__ = ["HistoricalAverageForecaster", "LastValueForecaster"]
+__all__ = ["HistoricalAverageForecaster", "LastValueForecaster", "SeasonalNaiveForecaster"]
 
 
 class LastValueForecaster(BaseEstimator):
@@ -147,3 +144,107 @@ class HistoricalAverageForecaster(BaseEstimator):
             raise ValueError(f"time_of_day has {tod.shape[0]} entries for {X.shape[0]} windows.")
         steps = (tod[:, None] + self.history + np.arange(self.horizon)) % self.steps_per_day
         return self.profile_[steps]
+
+
+class SeasonalNaiveForecaster(BaseEstimator):
+    """Forecast each step by the value one season (by default one day) before it.
+
+    Step ``h`` after a window's last history step ``t`` is forecast by the observed
+    value at ``t + h - season``. That value lies inside the window, so windows must
+    hold at least ``season`` steps of history: cut them long, e.g.
+    ``make_windows(series, history=288, horizon=12)`` or, for a benchmark protocol,
+    :meth:`stvlm.datasets.Protocol.test_windows` ``(288)``.
+
+    Parameters
+    ----------
+    season : int, default=288
+        Steps in a season (288 five-minute steps = one day).
+    horizon : int, default=12
+        Steps to forecast; at most ``season``.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Sensors seen in ``fit``.
+
+    Notes
+    -----
+    A NaN/inf at the lagged step is replaced by the last finite value before it in the
+    window (forward fill, then backward fill), so the forecast is finite whenever the
+    sensor has a finite value in the window.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm import make_windows
+    >>> from stvlm.baselines import SeasonalNaiveForecaster
+    >>> series = np.tile(np.arange(4.0), 5)[:, None]            # a season of 4 steps
+    >>> X, y = make_windows(series, history=4, horizon=2)
+    >>> model = SeasonalNaiveForecaster(season=4, horizon=2).fit(series)
+    >>> bool((model.predict(X) == y).all())
+    True
+    """
+
+    def __init__(self, season=288, horizon=12):
+        self.season = season
+        self.horizon = horizon
+
+    def fit(self, X, y=None):
+        """Check the parameters and record the sensor count; nothing is learned.
+
+        Parameters
+        ----------
+        X : array-like of shape (T, N) or (n_windows, history, N)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        season = check_positive_int(self.season, "season")
+        horizon = check_positive_int(self.horizon, "horizon")
+        if horizon > season:
+            raise ValueError(
+                f"horizon={horizon} is longer than season={season}: the value one season "
+                "earlier would itself be a forecast step."
+            )
+        X = np.asarray(X)
+        self.n_features_in_ = check_series(X).shape[1] if X.ndim == 2 else check_windows(X, min_history=1).shape[2]
+        return self
+
+    def predict(self, X):
+        """Forecast windows ``X`` of shape (n_windows, history >= season, N).
+
+        Returns
+        -------
+        ndarray of shape (n_windows, horizon, N)
+
+        Raises
+        ------
+        ValueError
+            If the windows are shorter than ``season`` or have another sensor count.
+        """
+        from .._validation import _as_float_array, impute_nonfinite
+
+        check_is_fitted(self, "n_features_in_")
+        arr = _as_float_array(X, "X")
+        # Check the shape on one step: long windows are often a strided view that a full
+        # contiguous copy would multiply in memory.
+        check_windows(arr[:, :1] if arr.ndim == 3 else arr, min_history=1)
+        if arr.shape[2] != self.n_features_in_:
+            raise ValueError(f"X has {arr.shape[2]} sensors; fitted with {self.n_features_in_}.")
+        k = arr.shape[1]
+        if k < self.season:
+            raise ValueError(
+                f"windows have {k} steps of history but season={self.season}: the value one "
+                f"season before each forecast step must be in the window. Cut windows with "
+                f"history >= {self.season} (make_windows(series, history={self.season}, ...) or "
+                f"Protocol.test_windows({self.season}))."
+            )
+        start = k - self.season
+        out = np.array(arr[:, start : start + self.horizon], dtype=np.float64)
+        bad = ~np.isfinite(out).all(axis=(1, 2))
+        if bad.any():
+            fixed = impute_nonfinite(np.array(arr[bad, : start + self.horizon], dtype=np.float64))
+            out[bad] = fixed[:, start:]
+        return out

@@ -1,0 +1,161 @@
+"""Sequence-to-sequence LSTM: the classic recurrent peer of traffic forecasting."""
+
+from __future__ import annotations
+
+from ._training import _NeuralWindowForecaster
+
+__all__ = ["LSTMForecaster"]
+
+
+class LSTMForecaster(_NeuralWindowForecaster):
+    """Encoder-decoder LSTM, shared by all sensors.
+
+    Each sensor's window is one sequence: an encoder LSTM reads the ``history``
+    scaled values, and a decoder LSTM, started from the encoder's state and the last
+    observed value, forecasts ``horizon`` steps, feeding each forecast back as its next
+    input (at training time too, so training and prediction run the same way). The
+    weights are shared by all sensors, so the model knows nothing of the road graph
+    or the sensor's identity: it is the purely temporal peer. Training follows
+    :class:`~stvlm.STVLMForecaster` (masked MAE in original units, Adam,
+    ``ReduceLROnPlateau``, early stopping, best weights restored).
+
+    Parameters
+    ----------
+    history : int, default=12
+        Input steps per window.
+    horizon : int, default=12
+        Steps to forecast.
+    hidden_size : int, default=64
+        Width of both LSTMs.
+    num_layers : int, default=1
+        Layers of each LSTM.
+    dropout : float, default=0.0
+        Dropout between LSTM layers (used when ``num_layers > 1``).
+    batch_size : int, default=32
+        Windows per optimisation step (each holds ``n_sensors`` sequences).
+    max_epochs : int, default=100
+        Upper bound on epochs.
+    learning_rate : float, default=1e-3
+        Adam learning rate.
+    weight_decay : float, default=0.0
+        Adam weight decay.
+    patience : int, default=15
+        Epochs without a better validation loss before stopping.
+    lr_patience : int, default=5
+        ``ReduceLROnPlateau`` patience.
+    lr_factor : float, default=0.5
+        ``ReduceLROnPlateau`` factor.
+    validation_fraction : float, default=0.2
+        Chronological share of the windows held out for early stopping (``0``: none).
+    null_value : float or None, default=0.0
+        Target value treated as missing in the loss (NaN always is).
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"auto"`` or a torch device string.
+    random_state : int or None, default=None
+        Seed of weights and batch order.
+    verbose : int, default=0
+        ``1`` shows a progress bar over epochs.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained network.
+    mean_, std_ : float
+        z-score of the inputs (training windows).
+    history_ : list of dict
+        Per epoch: ``epoch``, ``train_loss``, ``val_loss`` (MAE in data units), ``lr``,
+        ``seconds``.
+    best_epoch_ : int
+        Epoch whose weights were kept.
+    n_features_in_ : int
+        Sensors seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.baselines import LSTMForecaster
+    >>> rng = np.random.default_rng(0)
+    >>> series = 10 + np.sin(np.arange(300) / 5)[:, None] + 0.1 * rng.standard_normal((300, 2))
+    >>> model = LSTMForecaster(history=6, horizon=3, hidden_size=8, max_epochs=2,
+    ...                        random_state=0).fit(series)
+    >>> model.predict(series[None, -6:]).shape
+    (1, 3, 2)
+    """
+
+    def __init__(
+        self,
+        history=12,
+        horizon=12,
+        hidden_size=64,
+        num_layers=1,
+        dropout=0.0,
+        batch_size=32,
+        max_epochs=100,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        patience=15,
+        lr_patience=5,
+        lr_factor=0.5,
+        validation_fraction=0.2,
+        null_value=0.0,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.history = history
+        self.horizon = horizon
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.lr_patience = lr_patience
+        self.lr_factor = lr_factor
+        self.validation_fraction = validation_fraction
+        self.null_value = null_value
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_params(self):
+        from .._validation import check_positive_int
+        from ..forecaster import _check_real
+
+        check_positive_int(self.hidden_size, "hidden_size")
+        check_positive_int(self.num_layers, "num_layers")
+        _check_real(self.dropout, "dropout", low=0, high=1, high_open=True)
+
+    def _build_module(self, n_sensors):
+        from ._modules import Seq2SeqLSTM
+
+        return Seq2SeqLSTM(self.horizon, self.hidden_size, self.num_layers, self.dropout)
+
+    def fit(self, X, y=None):
+        """Train the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (T, n_sensors) or (n_windows, history, n_sensors)
+            A series, from which windows are cut (``y`` must be None; the last
+            ``validation_fraction`` of windows, after a gap of ``history + horizon - 1``
+            windows, validate), or windows with targets ``y``.
+        y : array-like of shape (n_windows, horizon, n_sensors), optional
+            Targets of windows ``X``.
+
+        Returns
+        -------
+        self
+        """
+        return super().fit(X, y, None)
+
+    def predict(self, X):
+        """Forecast windows ``X`` of shape (n_windows, history, n_sensors).
+
+        Returns
+        -------
+        ndarray of shape (n_windows, horizon, n_sensors)
+        """
+        return self._predict(X, None)

@@ -1,0 +1,475 @@
+"""Benchmark runner: every model on a protocol, in the paper's settings, into a
+resumable results file.
+
+``stvlm benchmark`` (the console script) and :func:`run` do the same thing: for each
+(model, setting, seed) they fit on the protocol's fit period (or its first few-shot
+fraction), forecast the test windows, score them with the protocol's masks and append
+one row to ``<results_dir>/<protocol>.csv``. A row already in that file is not
+recomputed, so an interrupted run picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["MODELS", "SETTINGS", "results_table", "run"]
+
+#: Models by name. Deterministic ones run once (for the first seed).
+MODELS = ("stvlm", "stid", "lstm", "last-value", "historical-average", "seasonal-naive")
+_DETERMINISTIC = {"last-value", "historical-average", "seasonal-naive"}
+
+#: Settings: the fit period, the paper's few-shot fractions of its training part, and
+#: the two ablations of ST-VLM (``fusion=None``, ``finetune=None``).
+SETTINGS = ("full", "few-shot-0.05", "few-shot-0.1", "few-shot-0.2", "wo-saf", "wo-ft")
+_ABLATIONS = {"wo-saf": dict(fusion=None), "wo-ft": dict(finetune=None)}
+
+#: Hyper-parameters of each trained model per preset. ``cpu`` fits a 2-core machine in
+#: minutes per run; ``gpu`` is the paper's setting (pretrained ViLT-B/32, 100 epochs).
+PRESETS = {
+    "stvlm": {"cpu": "cpu", "gpu": dict(preset="paper", device="auto")},
+    "stid": {"cpu": dict(max_epochs=50, patience=10), "gpu": dict(max_epochs=200, patience=30, device="auto")},
+    "lstm": {
+        "cpu": dict(hidden_size=32, batch_size=64, learning_rate=3e-3, max_epochs=20, patience=5, lr_patience=3),
+        "gpu": dict(hidden_size=64, num_layers=2, max_epochs=100, patience=30, device="auto"),
+    },
+}
+
+COLUMNS = (
+    "protocol", "model", "preset", "setting", "seed", "n_fit_rows",
+    "MAE", "RMSE", "MAPE",
+    "MAE_h3", "RMSE_h3", "MAPE_h3", "MAE_h6", "RMSE_h6", "MAPE_h6", "MAE_h12", "RMSE_h12", "MAPE_h12",
+    "fit_seconds", "predict_seconds", "peak_memory_mb", "epochs", "best_epoch", "threads",
+    "commit", "finished",
+)
+_KEY = ("protocol", "model", "preset", "setting", "seed")
+
+
+# ---------------------------------------------------------------------- models
+def _make_model(model, preset, setting, seed, protocol, overrides):
+    """Build the estimator for one run."""
+    from .baselines import (
+        HistoricalAverageForecaster,
+        LastValueForecaster,
+        LSTMForecaster,
+        SeasonalNaiveForecaster,
+        STIDForecaster,
+    )
+    from .forecaster import STVLMForecaster
+
+    p = protocol
+    extra = dict(overrides.get(model, {}))
+    if model == "stvlm":
+        cfg = PRESETS["stvlm"][preset]
+        cfg = dict(preset=cfg) if isinstance(cfg, str) else dict(cfg)
+        name = cfg.pop("preset")
+        cfg.update(_ABLATIONS.get(setting, {}), history=p.history, horizon=p.horizon, random_state=seed, **extra)
+        cfg.setdefault("verbose", 0)
+        return STVLMForecaster.from_preset(name, **cfg)
+    if model == "stid":
+        cfg = dict(PRESETS["stid"][preset], steps_per_day=p.steps_per_day, first_time_index=p.first_time_index)
+        return STIDForecaster(history=p.history, horizon=p.horizon, random_state=seed, **{**cfg, **extra})
+    if model == "lstm":
+        return LSTMForecaster(history=p.history, horizon=p.horizon, random_state=seed, **{**PRESETS["lstm"][preset], **extra})
+    if model == "last-value":
+        return LastValueForecaster(horizon=p.horizon)
+    if model == "historical-average":
+        return HistoricalAverageForecaster(p.steps_per_day, p.first_time_index, p.history, p.horizon)
+    if model == "seasonal-naive":
+        return SeasonalNaiveForecaster(season=p.steps_per_day, horizon=p.horizon)
+    raise ValueError(f"unknown model {model!r}; known models: {', '.join(MODELS)}.")
+
+
+def _predict(model, est, protocol):
+    p = protocol
+    if model in ("stid", "historical-average"):
+        return est.predict(p.test_X, p.time_of_day(p.test_rows))
+    if model == "seasonal-naive":
+        return est.predict(p.test_windows(p.steps_per_day))
+    return est.predict(p.test_X)
+
+
+def _fit_rows(protocol, setting):
+    """Rows of the fit period a setting may fit on."""
+    if setting.startswith("few-shot-"):
+        frac = float(setting[len("few-shot-"):])
+        # The first fraction of the training part (DESIGN.md: few-shot).
+        return protocol.fit_series[: int(math.floor(frac * protocol.n_train_rows))]
+    return protocol.fit_series
+
+
+def _applies(model, setting):
+    return setting not in _ABLATIONS or model == "stvlm"
+
+
+# ---------------------------------------------------------------------- measuring
+class _PeakRSS:
+    """Peak resident memory of this process while the block runs (sampled every 10 ms)."""
+
+    def __init__(self):
+        self.peak = 0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def _rss():
+        try:
+            import psutil
+
+            return psutil.Process().memory_info().rss
+        except ImportError:  # pragma: no cover - psutil is a test/bench extra
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _loop(self):
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self):
+        self.peak = self._rss()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
+def _commit():
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        if not sha:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _one_run(protocol, model, preset, setting, seed, overrides, curves_dir, models_dir):
+    import torch
+
+    series = _fit_rows(protocol, setting)
+    est = _make_model(model, preset, setting, seed, protocol, overrides)
+    with _PeakRSS() as mem:
+        t0 = time.perf_counter()
+        est.fit(series)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        y_pred = _predict(model, est, protocol)
+        predict_s = time.perf_counter() - t0
+    scores = protocol.evaluate(y_pred)
+    hist = getattr(est, "history_", None)
+    row = dict(
+        protocol=protocol.name, model=model, preset=preset if model in PRESETS else "-", setting=setting,
+        seed=seed, n_fit_rows=series.shape[0],
+        MAE=scores["MAE"], RMSE=scores["RMSE"], MAPE=scores["MAPE"],
+        fit_seconds=round(fit_s, 2), predict_seconds=round(predict_s, 2),
+        peak_memory_mb=round(mem.peak / 2**20, 1),
+        epochs=len(hist) if hist is not None else "", best_epoch=getattr(est, "best_epoch_", ""),
+        threads=torch.get_num_threads(), commit=_commit(), finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    for h in (3, 6, 12):
+        for m in ("MAE", "RMSE", "MAPE"):
+            row[f"{m}_h{h}"] = scores["horizons"][h][m]
+    stem = f"{model}_{row['preset']}_{setting}_seed{seed}"
+    if curves_dir is not None and hist:
+        curves_dir.mkdir(parents=True, exist_ok=True)
+        (curves_dir / f"{stem}.json").write_text(json.dumps(hist, indent=1, default=float))
+    if models_dir is not None:
+        models_dir.mkdir(parents=True, exist_ok=True)
+        if hasattr(est, "save"):
+            est.save(models_dir / stem)
+        else:
+            import joblib
+
+            joblib.dump(est, models_dir / f"{stem}.joblib")
+    return row
+
+
+# ---------------------------------------------------------------------- results file
+def _read_rows(path):
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _key(row):
+    return tuple(str(row[k]) for k in _KEY)
+
+
+def _append_row(path, row):
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            w.writeheader()
+        w.writerow({k: row.get(k, "") for k in COLUMNS})
+
+
+@dataclass
+class _Plan:
+    model: str
+    setting: str
+    seed: int
+
+
+def _load(protocol, data_dir, steps_per_day):
+    from .datasets import PROTOCOLS, Protocol, load_pems, load_protocol, make_protocol
+
+    if isinstance(protocol, Protocol):
+        return protocol
+    if protocol in PROTOCOLS:
+        return load_protocol(protocol, data_dir=data_dir)
+    path = Path(protocol)
+    if path.suffix in (".npz", ".npy") or path.exists():
+        if not path.exists():
+            raise FileNotFoundError(f"data file {str(path)!r} does not exist.")
+        return make_protocol(load_pems(path), name=path.stem, steps_per_day=steps_per_day)
+    raise ValueError(
+        f"protocol must be one of {', '.join(PROTOCOLS)}, a Protocol, or the path of a .npz/.npy "
+        f"series (split 6:2:2); got {protocol!r}."
+    )
+
+
+def run(
+    protocol="pems08-tail",
+    models=("stvlm", "stid", "lstm", "last-value", "historical-average", "seasonal-naive"),
+    settings=("full",),
+    seeds=(0,),
+    preset="cpu",
+    results_dir="benchmarks/results",
+    *,
+    data_dir=None,
+    steps_per_day=288,
+    overrides=None,
+    save_curves=True,
+    models_dir=None,
+    verbose=1,
+):
+    """Run models on a protocol in the given settings and seeds; append to the results file.
+
+    Parameters
+    ----------
+    protocol : str or Protocol, default="pems08-tail"
+        ``"pems08-tail"``, ``"sz-taxi"``, a :class:`~stvlm.datasets.Protocol`, or the
+        path of a user's ``.npz``/``.npy`` series (split 6:2:2 by
+        :func:`~stvlm.datasets.make_protocol`).
+    models : sequence of str
+        Names from :data:`MODELS`.
+    settings : sequence of str, default=("full",)
+        Names from :data:`SETTINGS`: ``"full"`` fits on the whole fit period,
+        ``"few-shot-<f>"`` on its first fraction ``f`` of the training part (any
+        ``f`` in (0, 1]), ``"wo-saf"``/``"wo-ft"`` are ST-VLM's ablations (skipped for
+        the other models).
+    seeds : sequence of int, default=(0,)
+        Seeds of the trained models; deterministic models run for the first only.
+    preset : {"cpu", "gpu"}, default="cpu"
+        Hyper-parameters of the trained models (:data:`PRESETS`).
+    results_dir : str or path-like, default="benchmarks/results"
+        Folder of ``<protocol>.csv``, ``<protocol>.md`` and learning curves.
+    data_dir : str or path-like, default=None
+        Data folder for the named protocols.
+    steps_per_day : int, default=288
+        Slots per day of a user's file.
+    overrides : dict, default=None
+        Per-model keyword overrides, e.g. ``{"stvlm": {"max_epochs": 30}}``. They are
+        not part of a row's key: use another ``results_dir`` for another configuration.
+    save_curves : bool, default=True
+        Write each trained model's per-epoch losses to
+        ``<results_dir>/<protocol>-curves/<model>_<preset>_<setting>_seed<k>.json``.
+    models_dir : str or path-like, default=None
+        Also save each fitted model there (``STVLMForecaster.save``, joblib otherwise).
+    verbose : int, default=1
+        ``1``: a tqdm bar over runs and a line per finished run.
+
+    Returns
+    -------
+    list of dict
+        Every row of the results file for this protocol and preset, finished earlier or
+        now.
+
+    Raises
+    ------
+    ValueError
+        For an unknown model, setting, preset or protocol.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from stvlm.benchmark import run, results_table
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     rows = run("pems08-tail", models=["last-value"], results_dir=out, verbose=0)
+    ...     again = run("pems08-tail", models=["last-value"], results_dir=out, verbose=0)
+    >>> round(float(rows[0]["MAE"]), 2), len(again)
+    (25.28, 1)
+    """
+    models = [models] if isinstance(models, str) else list(models)
+    settings = [settings] if isinstance(settings, str) else list(settings)
+    seeds = [seeds] if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    for m in models:
+        if m not in MODELS:
+            raise ValueError(f"unknown model {m!r}; known models: {', '.join(MODELS)}.")
+    for s in settings:
+        if s in SETTINGS:
+            continue
+        ok = s.startswith("few-shot-")
+        if ok:
+            try:
+                ok = 0 < float(s[len("few-shot-"):]) <= 1
+            except ValueError:
+                ok = False
+        if not ok:
+            raise ValueError(f"unknown setting {s!r}; known settings: {', '.join(SETTINGS)} (or few-shot-<fraction>).")
+    if preset not in ("cpu", "gpu"):
+        raise ValueError(f"preset must be 'cpu' or 'gpu'; got {preset!r}.")
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed.")
+    overrides = dict(overrides or {})
+    p = _load(protocol, data_dir, steps_per_day)
+    results_dir = Path(results_dir)
+    csv_path = results_dir / f"{p.name}.csv"
+    done = {_key(r) for r in _read_rows(csv_path)}
+
+    plan = []
+    for m in models:
+        for s in settings:
+            if not _applies(m, s):
+                continue
+            for seed in seeds[:1] if m in _DETERMINISTIC else seeds:
+                plan.append(_Plan(m, s, seed))
+    todo = [
+        x for x in plan
+        if (p.name, x.model, preset if x.model in PRESETS else "-", x.setting, str(x.seed)) not in done
+    ]
+    from .images import _progress
+
+    bar = _progress(len(todo), verbose, f"benchmark {p.name}")
+    try:
+        for x in todo:
+            row = _one_run(
+                p, x.model, preset, x.setting, x.seed, overrides,
+                results_dir / f"{p.name}-curves" if save_curves else None,
+                None if models_dir is None else Path(models_dir),
+            )
+            _append_row(csv_path, row)
+            bar.update(1)
+            if verbose:
+                print(
+                    f"{x.model:<18} {x.setting:<14} seed {x.seed}: MAE {row['MAE']:.2f} RMSE {row['RMSE']:.2f} "
+                    f"MAPE {row['MAPE']:.2f}%  fit {row['fit_seconds']:.0f} s",
+                    flush=True,
+                )
+    finally:
+        bar.close()
+    rows = [r for r in _read_rows(csv_path) if r["preset"] in (preset, "-")]
+    (results_dir / f"{p.name}.md").write_text(results_table(rows, title=f"{p.name}, preset {preset}"))
+    return rows
+
+
+# ---------------------------------------------------------------------- table
+_MODEL_NAMES = {
+    "stvlm": "ST-VLM",
+    "stid": "STID-like MLP",
+    "lstm": "LSTM seq2seq",
+    "last-value": "Last value",
+    "historical-average": "Historical average",
+    "seasonal-naive": "Seasonal naive (1 day)",
+}
+_SETTING_NAMES = {"full": "full", "wo-saf": "w/o SAF", "wo-ft": "w/o FT"}
+
+
+def _setting_name(s):
+    if s.startswith("few-shot-"):
+        return f"few-shot {float(s[len('few-shot-'):]) * 100:g} %"
+    return _SETTING_NAMES.get(s, s)
+
+
+def _cell(values, digits=2):
+    v = np.asarray(values, dtype=float)
+    if v.size == 1:
+        return f"{v[0]:.{digits}f}"
+    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
+
+
+def results_table(rows, title=None):
+    """Markdown table of results rows, mean ± std over seeds, in the paper's layout.
+
+    One line per (model, setting): MAE, RMSE and MAPE over all horizons, then MAE /
+    RMSE / MAPE at horizons 3, 6 and 12, the fit time and peak memory, and the number
+    of seeds. The standard deviation is the sample one (``ddof=1``).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows as :func:`run` returns them (or as read from its CSV file).
+    title : str, default=None
+        A heading line above the table.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from stvlm.benchmark import results_table
+    >>> rows = [dict(model="stid", setting="full", seed=s, MAE=m, RMSE=2 * m, MAPE=10.0,
+    ...              fit_seconds=1.0, peak_memory_mb=100.0,
+    ...              **{f"{k}_h{h}": m for k in ("MAE", "RMSE", "MAPE") for h in (3, 6, 12)})
+    ...         for s, m in [(0, 14.0), (1, 16.0)]]
+    >>> print(results_table(rows).splitlines()[2])
+    | STID-like MLP | full | 15.00 ± 1.41 | 30.00 ± 2.83 | 10.00 ± 0.00 | 15.00 ± 1.41 / 15.00 ± 1.41 / 15.00 ± 1.41 | 15.00 ± 1.41 / 15.00 ± 1.41 / 15.00 ± 1.41 | 15.00 ± 1.41 / 15.00 ± 1.41 / 15.00 ± 1.41 | 1 | 100 | 2 |
+    """
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["setting"]), []).append(r)
+    model_order = {m: i for i, m in enumerate(MODELS)}
+
+    def setting_order(s):
+        if s == "full":
+            return (0, 0.0)
+        if s.startswith("few-shot-"):
+            return (1, float(s[len("few-shot-"):]))
+        return (2, SETTINGS.index(s) if s in SETTINGS else 99)
+
+    keys = sorted(groups, key=lambda k: (setting_order(k[1]), model_order.get(k[0], 99)))
+    lines = []
+    if title:
+        lines += [f"**{title}**", ""]
+    lines += [
+        "| model | setting | MAE | RMSE | MAPE % | horizon 3 (MAE / RMSE / MAPE) | horizon 6 | horizon 12 "
+        "| fit s | peak MB | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    if title is None:
+        lines = lines[-2:]
+    for k in keys:
+        g = groups[k]
+
+        def col(name, g=g):
+            return [float(r[name]) for r in g]
+
+        hz = [" / ".join(_cell(col(f"{m}_h{h}")) for m in ("MAE", "RMSE", "MAPE")) for h in (3, 6, 12)]
+        lines.append(
+            f"| {_MODEL_NAMES.get(k[0], k[0])} | {_setting_name(k[1])} | {_cell(col('MAE'))} | {_cell(col('RMSE'))} "
+            f"| {_cell(col('MAPE'))} | {hz[0]} | {hz[1]} | {hz[2]} | {np.mean(col('fit_seconds')):.0f} "
+            f"| {np.max(col('peak_memory_mb')):.0f} | {len(g)} |"
+        )
+    return "\n".join(lines) + "\n"
