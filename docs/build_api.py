@@ -7,7 +7,7 @@ Rerun it after changing a public docstring or signature: ``tests/test_docs.py`` 
 that docs/api.md equals what this script generates.
 
 The public objects are the names in ``__all__`` of ``stvlm``, ``stvlm.datasets``,
-``stvlm.metrics``, ``stvlm.baselines``, ``stvlm.plotting`` and ``stvlm.network``, and
+``stvlm.metrics``, ``stvlm.baselines``, ``stvlm.benchmark``, ``stvlm.plotting`` and ``stvlm.network``, and
 ``stvlm.sktime.STVLMSktimeForecaster`` when sktime is installed. Each gets a heading, its
 signature and its docstring as Markdown (numpydoc sections as lists, examples in
 ``python`` code blocks); each class also lists the public methods and properties it
@@ -32,6 +32,8 @@ MODULES = [
     ("stvlm.datasets", None, "Data and benchmark protocols", False),
     ("stvlm.metrics", None, "Metrics and scorers", False),
     ("stvlm.baselines", None, "Reference forecasts", False),
+    ("stvlm.benchmark", None, "Benchmark runner", False),
+    ("stvlm.cli", ["main"], "Command line", False),
     ("stvlm.plotting", None, "Plots", False),
     ("stvlm.sktime", ["STVLMSktimeForecaster"], "sktime interface", True),
     ("stvlm.network", None, "The network", False),

@@ -296,6 +296,5 @@ class _NeuralWindowForecaster(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.estimator_type = "regressor"
         tags.non_deterministic = self.random_state is None
         return tags

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The experiments of docs/results.md (cpu preset, a 2-core machine). Two queues run side
+# by side, one thread each: ST-VLM (A) and the baselines (B). Each adds seeds only after
+# every experiment has one. Resumable: rows already in benchmarks/results/<protocol>.csv
+# are skipped.
+#
+#   bash benchmarks/run_experiments.sh        # both queues, waits for both
+#   bash benchmarks/run_experiments.sh A      # one queue
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+B="stvlm benchmark --preset cpu --results-dir benchmarks/results"
+FEW=few-shot-0.05,few-shot-0.1,few-shot-0.2
+BASE=stid,lstm,last-value,historical-average,seasonal-naive
+
+queue_a() {
+  # the seed-0 full model is kept for benchmarks/investigate_stvlm.py
+  $B --protocol pems08-tail --models stvlm --seeds 0 --models-dir benchmarks/out/models
+  $B --protocol pems08-tail --models stvlm --seeds 0,1,2
+  $B --protocol pems08-tail --models stvlm --settings wo-saf,wo-ft --seeds 0
+  $B --protocol sz-taxi --models stvlm --seeds 0
+  $B --protocol pems08-tail --models stvlm --settings $FEW --seeds 0
+  $B --protocol sz-taxi --models stvlm --seeds 0,1,2
+  $B --protocol pems08-tail --models stvlm --settings $FEW --seeds 0,1,2
+  $B --protocol pems08-tail --models stvlm --settings wo-saf,wo-ft --seeds 0,1,2
+}
+
+queue_b() {
+  $B --protocol pems08-tail --models $BASE --seeds 0,1,2
+  $B --protocol sz-taxi --models $BASE --seeds 0,1,2
+  $B --protocol pems08-tail --models $BASE --settings $FEW --seeds 0,1,2
+}
+
+case "${1:-both}" in
+  A) queue_a ;;
+  B) queue_b ;;
+  both) queue_a & queue_b & wait ;;
+esac
