@@ -153,8 +153,11 @@ def _commit():
         ).stdout.strip()
         if not sha:
             return "unknown"
+        # Only the package's own source counts: the results file this run appends to is
+        # itself tracked, and must not mark every row "+dirty".
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
+            cwd=here, capture_output=True, text=True, timeout=10,
         ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
