@@ -404,14 +404,7 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
             _check_sensors_have_data(Xw.reshape(-1, Xw.shape[2]))
             gap = images_gap
         n = Xw.shape[0]
-        n_val = int(math.floor(n * self.validation_fraction))
-        n_train = n - n_val - (gap if n_val else 0)
-        if n_val and n_train < 1:
-            raise ValueError(
-                f"only {n} windows: too few to hold out validation_fraction="
-                f"{self.validation_fraction} (plus a gap of {gap} windows between the parts). "
-                "Give a longer series or set validation_fraction=0."
-            )
+        n_train, n_val = _split_sizes(n, self.validation_fraction, gap)
         train = _Data(Xw[:n_train], yw[:n_train], None if channels is None else channels[:n_train])
         val = None
         if n_val:
@@ -657,15 +650,7 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
         y = torch.as_tensor(np.asarray(data.y[idx], dtype=np.float32), device=device)
         with self._autocast(device):
             pred = self.network_(x, images)
-        pred = pred.float() * self.std_ + self.mean_
-        mask = torch.isfinite(y)
-        if self.null_value is not None:
-            mask &= y != self.null_value
-        n_valid = int(mask.sum())
-        if n_valid == 0:
-            return None, 0
-        loss = (pred - torch.where(mask, y, 0.0)).abs()[mask].mean()
-        return loss, n_valid
+        return _masked_mae_loss(pred.float() * self.std_ + self.mean_, y, self.null_value)
 
     def _evaluate_loss(self, data, device, batch_size):
         import torch
@@ -922,6 +907,32 @@ class STVLMForecaster(RegressorMixin, BaseEstimator):
 
 
 # ---------------------------------------------------------------------- helpers
+def _split_sizes(n, validation_fraction, gap):
+    """Training and validation window counts of a chronological split with a gap."""
+    n_val = int(math.floor(n * validation_fraction))
+    n_train = n - n_val - (gap if n_val else 0)
+    if n_val and n_train < 1:
+        raise ValueError(
+            f"only {n} windows: too few to hold out validation_fraction="
+            f"{validation_fraction} (plus a gap of {gap} windows between the parts). "
+            "Give a longer series or set validation_fraction=0."
+        )
+    return n_train, n_val
+
+
+def _masked_mae_loss(pred, y, null_value):
+    """Masked MAE (NaN and ``null_value`` targets left out) and the count of scored targets."""
+    import torch
+
+    mask = torch.isfinite(y)
+    if null_value is not None:
+        mask &= y != null_value
+    n_valid = int(mask.sum())
+    if n_valid == 0:
+        return None, 0
+    return (pred - torch.where(mask, y, 0.0)).abs()[mask].mean(), n_valid
+
+
 def _check_real(value, name, low=None, high=None, low_open=False, high_open=False):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise TypeError(f"{name} must be a finite real number; got {value!r}.")

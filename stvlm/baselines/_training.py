@@ -71,7 +71,7 @@ class _NeuralWindowForecaster(BaseEstimator):
 
     # ------------------------------------------------------------------ data
     def _split(self, X, y, time_of_day):
-        from ..forecaster import _check_sensors_have_data, _check_targets
+        from ..forecaster import _check_sensors_have_data, _check_targets, _split_sizes
 
         history, horizon = self.history, self.horizon
         X = _as_float_array(X, "X")
@@ -112,14 +112,7 @@ class _NeuralWindowForecaster(BaseEstimator):
             tod = self._check_tod(time_of_day, Xw.shape[0])
             gap = 0
         n = Xw.shape[0]
-        n_val = int(math.floor(n * self.validation_fraction))
-        n_train = n - n_val - (gap if n_val else 0)
-        if n_val and n_train < 1:
-            raise ValueError(
-                f"only {n} windows: too few to hold out validation_fraction="
-                f"{self.validation_fraction} (plus a gap of {gap} windows between the parts). "
-                "Give a longer series or set validation_fraction=0."
-            )
+        n_train, n_val = _split_sizes(n, self.validation_fraction, gap)
 
         def part(sl):
             return Xw[sl], yw[sl], None if tod is None else tod[sl]
@@ -249,16 +242,9 @@ class _NeuralWindowForecaster(BaseEstimator):
 
     def _loss(self, pred_scaled, y):
         """Masked MAE in original units, as STVLMForecaster trains."""
-        import torch
+        from ..forecaster import _masked_mae_loss
 
-        pred = pred_scaled * self.std_ + self.mean_
-        mask = torch.isfinite(y)
-        if self.null_value is not None:
-            mask &= y != self.null_value
-        n_valid = int(mask.sum())
-        if n_valid == 0:
-            return None, 0
-        return (pred - torch.where(mask, y, 0.0)).abs()[mask].mean(), n_valid
+        return _masked_mae_loss(pred_scaled * self.std_ + self.mean_, y, self.null_value)
 
     def _eval_loss(self, x, t, y, batch_size):
         import torch
