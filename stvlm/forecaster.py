@@ -975,9 +975,9 @@ def _check_sensors_have_data(values):
 
 def _torch_images(X, dtw_scale, device):
     from .images import torch_images
-    from .kernels import _prepare, _torch_call
+    from .kernels import _prepare, _series, _torch_call
 
-    S, _ = _prepare(X, np.float64)
+    S = _series(_prepare(X, np.float64)[0])
     d, r, p = (_torch_call(kind, S, np.float32, device) for kind in ("dtw", "xcorr", "spectral"))
     return torch_images(d, r, p, dtw_scale)
 

@@ -20,7 +20,7 @@ from ._validation import (
     check_windows,
     impute_nonfinite,
 )
-from .kernels import _dtw_numba, _prepare, _torch_call
+from .kernels import _dtw_numba, _prepare, _series, _torch_call
 from .windows import make_windows
 
 __all__ = ["CorrelationImages", "SpatialToImageTransformer", "correlation_channels"]
@@ -51,8 +51,9 @@ def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial
     serial : bool, default=False
         Run the numba kernels on the calling thread (inside joblib workers).
     out : ndarray of shape (n_windows, 3, n_sensors, n_sensors), optional
-        Array to write the result into (float32 or float64, matching ``dtype``);
-        saves an allocation and a copy when filling a larger array chunk by chunk.
+        C-contiguous array to write the result into (float32 or float64, matching
+        ``dtype``), such as a slice ``big[start:stop]`` of a larger array; saves an
+        allocation and a copy when filling a larger array chunk by chunk.
 
     Returns
     -------
@@ -69,15 +70,24 @@ def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial
     """
     if not np.isfinite(dtw_scale) or dtw_scale <= 0:
         raise ValueError(f"dtw_scale must be a positive finite number; got {dtw_scale!r}.")
-    S, _ = _prepare(X, np.float64)
-    n, N, _k = S.shape
+    X, _ = _prepare(X, np.float64)
+    n, _k, N = X.shape
     # The kernels work in float32 unless float64 output is asked for.
     work = np.float64 if np.dtype(dtype) == np.float64 else np.float32
-    if out is not None and (out.shape != (n, 3, N, N) or out.dtype != np.dtype(dtype) or out.dtype != work):
-        raise ValueError(f"out must be a {np.dtype(dtype)} array of shape {(n, 3, N, N)}; got {out.dtype} {out.shape}.")
+    if out is not None and (
+        out.shape != (n, 3, N, N)
+        or out.dtype != np.dtype(dtype)
+        or out.dtype != work
+        or not out.flags.c_contiguous
+    ):
+        raise ValueError(
+            f"out must be a C-contiguous {np.dtype(dtype)} array of shape {(n, 3, N, N)}; "
+            f"got {out.dtype} {out.shape}{'' if out.flags.c_contiguous else ', not C-contiguous'}."
+        )
     if str(device) == "cpu":
-        res = _channels_numba(S, work, 1.0 / float(dtw_scale), serial, out)
+        res = _channels_numba(X, work, work(1.0 / float(dtw_scale)), serial, out)
     else:
+        S = _series(X)
         d, r, p = (_torch_call(kind, S, work, device) for kind in ("dtw", "xcorr", "spectral"))
         res = torch_images(d, r, p, dtw_scale).cpu().numpy()
         if out is not None:
@@ -86,28 +96,24 @@ def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial
     return res if res.dtype == np.dtype(dtype) else res.astype(dtype)
 
 
-def _channels_numba(S, work, inv_scale, serial, out=None):
+def _channels_numba(X, work, inv_scale, serial, out=None):
     """Raw channels written straight into the image array, then mirrored and mapped."""
-    from .kernels import _numba, _spectra, _unit_rows
+    from .kernels import _numba, _run_dtw, _run_xcorr, _spectra, _unit_rows
 
-    n, N, k = S.shape
+    n, k, N = X.shape
     if out is None:
         out = np.empty((n, 3, N, N), dtype=work)
+    S = _series(X)
     Z, flat_r = _unit_rows(S)
     Zt = np.ascontiguousarray(Z.transpose(0, 2, 1), dtype=work)
-    A, flat_p = _spectra(S)
+    A, flat_p = _spectra(S, flat_r)
     At = np.ascontiguousarray(A.transpose(0, 2, 1), dtype=work)
-    Sw = np.ascontiguousarray(S, dtype=work)
-    if serial:
-        _numba.dtw_batch_serial(Sw, out[:, 0])
-        _numba.xcorr_batch_serial(Zt, flat_r, out[:, 1])
-        _numba.spectral_batch_serial(At, out[:, 2])
-    else:
-        _numba.dtw_batch(Sw, out[:, 0])
-        _numba.xcorr_batch(Zt, flat_r, out[:, 1])
-        _numba.spectral_batch(At, out[:, 2])
-    finish = _numba.finish_channels_serial if serial else _numba.finish_channels
-    finish(out, work(inv_scale), flat_r, flat_p)
+    Xw = np.ascontiguousarray(X, dtype=work)
+    # The DTW kernel writes similarities exp(-d / scale) itself: once per pair there.
+    _run_dtw(Xw, out, 0, inv_scale, serial)
+    _run_xcorr(Zt, flat_r, out, 1, serial)
+    (_numba.spectral_batch_serial if serial else _numba.spectral_batch)(At, out, 2)
+    (_numba.finish_channels_serial if serial else _numba.finish_channels)(out, flat_r, flat_p)
     return out
 
 
@@ -532,11 +538,13 @@ def fit_dtw_scale(X, device="cpu"):
     """
     n, _, N = X.shape
     idx = np.unique(np.linspace(0, n - 1, min(n, _SCALE_WINDOWS)).round().astype(int))
-    sample = np.ascontiguousarray(impute_nonfinite(np.ascontiguousarray(X[idx])).transpose(0, 2, 1))
+    sample = impute_nonfinite(np.ascontiguousarray(X[idx]))
     if str(device) == "cpu":
-        d = _dtw_numba(sample, np.float64)
+        # The generic kernel: a float64 kernel unrolled for this alone would cost more
+        # to compile than it saves on at most 256 windows.
+        d = _dtw_numba(sample, np.float64, unrolled=False)
     else:
-        d = _torch_call("dtw", sample, np.float64, device).cpu().numpy()
+        d = _torch_call("dtw", _series(sample), np.float64, device).cpu().numpy()
     return _robust_scale(d[:, ~np.eye(N, dtype=bool)])
 
 

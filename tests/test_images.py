@@ -594,3 +594,31 @@ def test_make_windows_cuts_hand_checked_windows():
 def test_make_windows_rejects_bad_input(series, kwargs, error, match):
     with pytest.raises(error, match=match):
         make_windows(series, **kwargs)
+
+
+def test_correlation_channels_unrolled_path_equals_generic_path(monkeypatch):
+    # Big batches take the kernels unrolled for their history: same images, bit for bit.
+    from stvlm.kernels import _unrolled
+
+    X = _windows(seed=11, n=3)
+    X[1, :, 2] = 0.0  # a flat sensor
+    assert X.shape[1] <= _unrolled.MAX_HISTORY
+    monkeypatch.setattr(_unrolled, "MIN_PAIRS", 10**12)
+    generic = correlation_channels(X, 2.5, dtype=np.float32)
+    monkeypatch.setattr(_unrolled, "MIN_PAIRS", 0)
+    unrolled = correlation_channels(X, 2.5, dtype=np.float32)
+    assert np.array_equal(generic, unrolled)
+    np.testing.assert_array_equal(np.diagonal(unrolled[:, 0], axis1=1, axis2=2), 1.0)
+
+
+def test_correlation_channels_out_fills_a_slice_and_rejects_a_strided_array():
+    X = _windows(seed=12, n=4)
+    N = X.shape[2]
+    big = np.zeros((6, 3, N, N), dtype=np.float32)
+    res = correlation_channels(X, 3.0, out=big[1:5])
+    assert np.shares_memory(res, big)
+    np.testing.assert_array_equal(big[1:5], correlation_channels(X, 3.0))
+    np.testing.assert_array_equal(big[[0, 5]], 0.0)
+    strided = np.zeros((4, 3, N, 2 * N), dtype=np.float32)[..., ::2]
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        correlation_channels(X, 3.0, out=strided)

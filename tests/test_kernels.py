@@ -506,3 +506,93 @@ _GOOD = np.random.default_rng(0).normal(size=(2, 12, 4))
 def test_bad_input_raises_clear_error(name, X, kwargs, error, match):
     with pytest.raises(error, match=match):
         KERNELS[name](X, **kwargs)
+
+
+@pytest.mark.parametrize(("k", "N"), [(7, 150), (12, 150), (64, 40)])
+def test_dtw_numba_bit_identical_to_tslearn_across_partner_blocks(k, N):
+    # The kernel takes partners in blocks of lanes (fewer for long histories) and DP
+    # rows in pairs (row 0 alone for odd k): N and k here span several blocks and both
+    # parities.
+    from tslearn.metrics import cdist_dtw
+
+    from stvlm.kernels._numba import dtw_lanes
+
+    assert N > dtw_lanes(k, 8)
+    X = _random_windows(k, n=1, k=k, N=N, flat=False)
+    D = dtw_matrix(X, backend="numba", dtype="float64")[0]
+    assert np.array_equal(D, cdist_dtw(X[0].T[:, :, None]))
+
+
+# ------------------------------------------------- kernels unrolled for one history
+def _generic_and_unrolled(kind, X, dtype, sim_scale=0.0):
+    from stvlm.kernels import _numba, _unit_rows, _unrolled
+
+    n, k, N = X.shape
+    mod = _unrolled.kernels(k)
+    a = np.full((n, 1, N, N), np.nan, dtype=dtype)
+    b = np.full((n, 1, N, N), np.nan, dtype=dtype)
+    if kind == "dtw":
+        Xt = np.ascontiguousarray(X, dtype=dtype)
+        _numba.dtw_batch(Xt, a, 0, _numba.dtw_lanes(k, Xt.itemsize), sim_scale)
+        mod.dtw_batch(Xt, b, 0, sim_scale)
+    else:
+        Z, flat = _unit_rows(np.ascontiguousarray(X.transpose(0, 2, 1)))
+        Zt = np.ascontiguousarray(Z.transpose(0, 2, 1), dtype=dtype)
+        _numba.xcorr_batch(Zt, flat, a, 0)
+        mod.xcorr_batch(Zt, flat, b, 0)
+    upper = np.triu(np.ones((N, N), dtype=bool))  # the kernels write the upper triangle
+    return a[:, 0][:, upper], b[:, 0][:, upper]
+
+
+@pytest.mark.parametrize(
+    ("k", "dtype"), [(2, np.float64), (5, np.float64), (5, np.float32), (12, np.float32)]
+)
+@pytest.mark.parametrize(("kind", "sim_scale"), [("dtw", 0.0), ("dtw", 0.3), ("xcorr", 0.0)])
+def test_unrolled_kernels_equal_generic_bit_for_bit(k, dtype, kind, sim_scale):
+    # Same operations in the same order: not close, equal. Flat sensors included.
+    X = _random_windows(k, n=3, k=k, N=41, flat=True)
+    a, b = _generic_and_unrolled(kind, X, dtype, sim_scale)
+    assert np.isfinite(a).all()
+    assert np.array_equal(a, b)
+
+
+def test_unrolled_dtw_bit_identical_to_tslearn_on_pems08(pems08_windows, pems08_tslearn, monkeypatch):
+    from stvlm.kernels import _unrolled
+
+    assert not _unrolled.worth_unrolling(*pems08_windows.shape[::2], 12)  # 3 windows: generic
+    monkeypatch.setattr(_unrolled, "MIN_PAIRS", 0)
+    calls = []
+    real = _unrolled.kernels
+    monkeypatch.setattr(_unrolled, "kernels", lambda k: calls.append(k) or real(k))
+    D = dtw_matrix(pems08_windows, backend="numba", dtype="float64")
+    assert calls == [12]
+    assert np.array_equal(D, pems08_tslearn)
+
+
+def test_worth_unrolling_needs_a_big_batch_and_a_short_history():
+    from stvlm.kernels._unrolled import MAX_HISTORY, MIN_PAIRS, worth_unrolling
+
+    pairs_170 = 170 * 169 // 2
+    n_big = -(-MIN_PAIRS // pairs_170)
+    assert worth_unrolling(n_big, 170, 12)
+    assert not worth_unrolling(n_big - 1, 170, 12)
+    assert not worth_unrolling(n_big, 170, MAX_HISTORY + 1)
+    assert not worth_unrolling(10**6, 1, 12)  # one sensor: no pairs
+
+
+def test_unrolled_kernels_are_written_to_the_kernel_dir_and_reused(tmp_path, monkeypatch):
+    from stvlm.kernels import _unrolled
+
+    monkeypatch.setenv("STVLM_KERNEL_DIR", str(tmp_path))
+    assert _unrolled.kernel_dir() == tmp_path
+    _unrolled.kernels.cache_clear()
+    try:
+        mod = _unrolled.kernels(3)
+        path = tmp_path / f"stvlm_s2i_k3_v{_unrolled._GEN_VERSION}.py"
+        assert path.read_text() == _unrolled.source(3)
+        assert mod.__file__ == str(path)
+        assert _unrolled.kernels(3) is mod
+    finally:
+        _unrolled.kernels.cache_clear()
+    with pytest.raises(ValueError, match="histories 2"):
+        _unrolled.kernels(_unrolled.MAX_HISTORY + 1)

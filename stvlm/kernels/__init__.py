@@ -4,7 +4,9 @@ Each public function takes windows ``(n_windows, history, n_sensors)`` and retur
 ``(n_windows, n_sensors, n_sensors)``: ``dtw_matrix`` (distances),
 ``lagged_xcorr_matrix`` and ``spectral_corr_matrix`` (correlations in ``[-1, 1]``).
 Two implementations sit behind them: numba kernels for the CPU (``backend="numba"``)
-and batched torch kernels for any device (``backend="torch"``).
+and batched torch kernels for any device (``backend="torch"``). On the CPU, batches big
+enough to repay a compile use DTW and cross-correlation kernels unrolled for their
+history length (``_unrolled``), with the same results bit for bit.
 """
 
 from __future__ import annotations
@@ -45,47 +47,90 @@ def _unit_rows(V: np.ndarray):
     Computed in float64 whatever the input, so the flat test and the normalisation
     do not depend on the output dtype.
     """
-    V = V.astype(np.float64, copy=False)
-    C = V - V.mean(axis=-1, keepdims=True)
-    norm = np.sqrt(np.einsum("...i,...i->...", C, C))
-    scale = np.abs(V).max(axis=-1) * np.sqrt(V.shape[-1])
-    flat = norm <= _FLAT_RTOL * scale + _FLAT_ATOL
-    Z = np.divide(C, norm[..., None], out=np.zeros_like(C), where=~flat[..., None])
+    from . import _numba
+
+    V = np.ascontiguousarray(V, dtype=np.float64)
+    Z = np.empty_like(V)
+    flat = np.empty(V.shape[:-1], dtype=bool)
+    m = V.shape[-1]
+    _numba.unit_rows(V.reshape(-1, m), Z.reshape(-1, m), flat.reshape(-1), _FLAT_RTOL, _FLAT_ATOL)
     return Z, flat
 
 
 def _prepare(X, dtype, *, min_history=2):
+    """Checked windows ``(n, k, N)`` with NaN/inf imputed, and the working dtype."""
     X = check_windows(X, min_history=min_history)
     dt = _resolve_dtype(dtype, X)
-    X = impute_nonfinite(X)
-    # Series along the last axis: (n, N, k).
-    return np.ascontiguousarray(X.transpose(0, 2, 1)), dt
+    return impute_nonfinite(X), dt
 
 
-def _spectra(S: np.ndarray):
-    """Standardised amplitude spectra without the DC bin, and the flat mask."""
+def _series(X):
+    """Windows ``(n, k, N)`` as series along the last axis: ``(n, N, k)``, float64."""
+    return np.ascontiguousarray(X.transpose(0, 2, 1), dtype=np.float64)
+
+
+def _spectra(S: np.ndarray, flat_series=None):
+    """Standardised amplitude spectra without the DC bin, and the flat mask.
+
+    ``flat_series``: the series' own flat mask (``_unit_rows(S)[1]``) if already known.
+    """
     S = S.astype(np.float64, copy=False)
     amp = np.abs(np.fft.rfft(S, axis=-1))[..., 1:]
     A, flat = _unit_rows(amp)
     # A flat series has no spectrum beyond DC, but the FFT leaves rounding noise
     # (~1e-16 |x|) there, which _unit_rows alone would normalise into a spurious
     # spectrum with a correlation of 1 to itself: decide flatness on the series too.
-    flat |= _unit_rows(S)[1]
+    flat |= _unit_rows(S)[1] if flat_series is None else flat_series
     A[flat] = 0.0
     return A, flat
 
 
-def _dtw_numba(S, dt, serial=False):
+def _run_dtw(Xt, out, c, sim_scale=0.0, serial=False, unrolled=None):
+    """Upper triangle and diagonal of channel ``c`` of ``out`` ``(n, C, N, N)``.
+
+    From time-major windows ``Xt``. ``unrolled``: use the kernels unrolled for this
+    history (default: where the batch is big enough to repay compiling them).
+    """
+    from . import _numba, _unrolled
+
+    n, k, N = Xt.shape
+    if unrolled is None:
+        unrolled = _unrolled.worth_unrolling(n, N, k)
+    if unrolled:
+        mod = _unrolled.kernels(k)
+        (mod.dtw_batch_serial if serial else mod.dtw_batch)(Xt, out, c, sim_scale)
+    else:
+        lanes = _numba.dtw_lanes(k, Xt.itemsize)
+        (_numba.dtw_batch_serial if serial else _numba.dtw_batch)(Xt, out, c, lanes, sim_scale)
+
+
+def _run_xcorr(Zt, flat, out, c, serial=False, unrolled=None):
+    """Upper triangle and diagonal of channel ``c`` of ``out`` from unit series ``Zt``."""
+    from . import _numba, _unrolled
+
+    n, k, N = Zt.shape
+    if unrolled is None:
+        unrolled = _unrolled.worth_unrolling(n, N, k)
+    if unrolled:
+        mod = _unrolled.kernels(k)
+        (mod.xcorr_batch_serial if serial else mod.xcorr_batch)(Zt, flat, out, c)
+    else:
+        (_numba.xcorr_batch_serial if serial else _numba.xcorr_batch)(Zt, flat, out, c)
+
+
+def _dtw_numba(X, dt, serial=False, sim_scale=0.0, unrolled=None):
+    """DTW matrices of windows ``X`` ``(n, k, N)`` (time-major, as given) on numba.
+
+    ``sim_scale > 0`` gives similarities ``exp(-d * sim_scale)`` instead of distances;
+    ``unrolled`` as in ``_run_dtw``.
+    """
     from . import _numba
 
-    S = np.ascontiguousarray(S, dtype=dt)
-    out = np.empty(S.shape[:2] + (S.shape[1],), dtype=dt)
-    if serial:
-        _numba.dtw_batch_serial(S, out)
-        _numba.mirror_upper_serial(out)
-    else:
-        _numba.dtw_batch(S, out)
-        _numba.mirror_upper(out)
+    Xt = np.ascontiguousarray(X, dtype=dt)
+    n, k, N = Xt.shape
+    out = np.empty((n, N, N), dtype=dt)
+    _run_dtw(Xt, out[:, None], 0, sim_scale, serial, unrolled)
+    (_numba.mirror_upper_serial if serial else _numba.mirror_upper)(out)
     return out
 
 
@@ -95,12 +140,8 @@ def _xcorr_numba(S, dt, serial=False):
     Z, flat = _unit_rows(S)
     Zt = np.ascontiguousarray(Z.transpose(0, 2, 1), dtype=dt)
     out = np.empty(S.shape[:2] + (S.shape[1],), dtype=dt)
-    if serial:
-        _numba.xcorr_batch_serial(Zt, flat, out)
-        _numba.mirror_upper_serial(out)
-    else:
-        _numba.xcorr_batch(Zt, flat, out)
-        _numba.mirror_upper(out)
+    _run_xcorr(Zt, flat, out[:, None], 0, serial)
+    (_numba.mirror_upper_serial if serial else _numba.mirror_upper)(out)
     return out
 
 
@@ -110,7 +151,7 @@ def _spectral_numba(S, dt):
     A, flat = _spectra(S)
     At = np.ascontiguousarray(A.transpose(0, 2, 1), dtype=dt)
     out = np.empty(S.shape[:2] + (S.shape[1],), dtype=dt)
-    _numba.spectral_batch(At, out)
+    _numba.spectral_batch(At, out[:, None], 0)
     _numba.mirror_upper(out)
     np.clip(out, -1.0, 1.0, out=out)
     idx = np.arange(S.shape[1])
@@ -138,16 +179,16 @@ def _torch_call(kind, S, dt, device):
 
 def _dispatch(kind, X, backend, dtype, device):
     backend = _check_backend(backend)
-    S, dt = _prepare(X, dtype)
+    X, dt = _prepare(X, dtype)
     if backend == "torch":
-        return _torch_call(kind, S, dt, device).cpu().numpy()
+        return _torch_call(kind, _series(X), dt, device).cpu().numpy()
     if device is not None and str(device) != "cpu":
         raise ValueError(f"backend='numba' runs on the CPU; got device={device!r}. Use backend='torch'.")
     if kind == "dtw":
-        return _dtw_numba(S, dt)
+        return _dtw_numba(X, dt)
     if kind == "xcorr":
-        return _xcorr_numba(S, dt)
-    return _spectral_numba(S, dt)
+        return _xcorr_numba(_series(X), dt)
+    return _spectral_numba(_series(X), dt)
 
 
 _COMMON_PARAMS = """

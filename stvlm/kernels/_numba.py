@@ -1,11 +1,10 @@
 """numba kernels for the three S2I channels on the CPU.
 
-Layout (PERFORMANCE.md): vectorise *across sensor pairs*. For one series ``a`` of a
-window, a block of ``LANES`` partner series is copied into a small ``(k, LANES)``
-buffer, and each DP cell or lag sum is computed for all lanes in the innermost loop,
-which LLVM turns into SIMD. The DP keeps two rows, alternating by parity, in a local
-``(2k, LANES)`` buffer. Parallel work units pair row ``u`` with row ``N-1-u`` of the
-upper triangle, so every unit has ``N-1`` pairs.
+Layout (PERFORMANCE.md): vectorise *across sensor pairs*. Windows are time-major,
+``(k, N)``, so the values of many partner series at one step form a contiguous slice;
+for one series ``a``, every DP cell or lag sum is computed for a block of partners in
+the innermost loop, which LLVM turns into SIMD. Parallel work units pair row ``u`` with
+row ``N-1-u`` of the upper triangle, so every unit has ``N-1`` pairs.
 
 No ``fastmath``: results stay bit-identical to tslearn's ``cdist_dtw`` in float64.
 """
@@ -17,62 +16,140 @@ import math
 import numpy as np
 from numba import njit, prange
 
-# 32 lanes = 4 AVX-512 vectors of f64 (or 2 of f32) per DP cell: enough independent
-# chains to hide the min/add latency, small enough to stay in L1 with k <= 64.
-LANES = 32
 
+def dtw_lanes(k, itemsize):
+    """Partner series per block in ``_dtw_row``.
 
-@njit(cache=True, nogil=True, inline="always")
-def _load_block(Xw, j0, nl, buf):
-    k = Xw.shape[1]
-    for l in range(LANES):
-        # Lanes past the last partner repeat it; their results are never stored.
-        jj = j0 + (l if l < nl else nl - 1)
-        for t in range(k):
-            buf[t, l] = Xw[jj, t]
+    As many as keep its three DP rows (``3k`` lane vectors) within about 32 KB, the L1
+    cache, in multiples of 16, from 16 to 128 (more gave nothing).
+    """
+    lanes = (32768 // (3 * k * itemsize)) // 16 * 16
+    return max(16, min(128, lanes))
 
 
 @njit(cache=True, nogil=True)
-def _dtw_row(Xw, r, out_w, buf, D):
+def _dtw_row(Xt, r, out_w, D, sim_scale):
     """DTW between series ``r`` and every later series ``j > r`` of one window.
 
-    Only the upper triangle (row ``r``) is written: writing the mirrored column from
-    two threads at once thrashes shared cache lines; ``mirror_upper`` fills it later.
+    ``Xt`` is the window time-major, ``(k, N)``, so the values of a block of partners
+    at one step are a contiguous slice: the SIMD lanes. DP rows are computed two at a
+    time: the lower cell takes its upper neighbour from a register, and the pair shares
+    the loads. ``D`` (``3k`` rows of ``lanes``) holds three DP rows of ``k`` cells in
+    slots that rotate.
+
+    Writes ``sqrt(cost)`` or, when ``sim_scale > 0``, the similarity
+    ``exp(-sqrt(cost) * sim_scale)``. Only the upper triangle (row ``r``) is written:
+    writing the mirrored column from two threads at once thrashes shared cache lines.
+    The minimum is taken over (up, left, diagonal) in this order and added to the
+    squared difference, as tslearn does: float64 results are bit-identical to it.
     """
-    N, k = Xw.shape
-    a = Xw[r]
-    last = ((k - 1) & 1) * k + k - 1
+    k, N = Xt.shape
+    lanes = D.shape[1]
     j0 = r + 1
     while j0 < N:
-        nl = min(LANES, N - j0)
-        _load_block(Xw, j0, nl, buf)
-        a0 = a[0]
-        for l in range(LANES):
-            d = a0 - buf[0, l]
-            D[0, l] = d * d
-        for j in range(1, k):
-            for l in range(LANES):
-                d = a0 - buf[j, l]
-                D[j, l] = d * d + D[j - 1, l]
-        for i in range(1, k):
-            ai = a[i]
-            cur = (i & 1) * k
-            prv = k - cur
-            for l in range(LANES):
-                d = ai - buf[0, l]
-                D[cur, l] = d * d + D[prv, l]
+        nl = min(lanes, N - j0)
+        a0 = Xt[0, r]
+        if k % 2 == 0:
+            # DP rows 0 and 1 into slots 0 and 1, so that the rows left pair up.
+            a1 = Xt[1, r]
+            b = Xt[0, j0 : j0 + nl]
+            c1 = D[0]
+            c2 = D[k]
+            for l in range(nl):
+                bl = b[l]
+                d = a0 - bl
+                v = d * d
+                c1[l] = v
+                e = a1 - bl
+                c2[l] = e * e + v
             for j in range(1, k):
-                for l in range(LANES):
-                    d = ai - buf[j, l]
-                    m = D[prv + j, l]
-                    m2 = D[cur + j - 1, l]
-                    m = m2 if m2 < m else m
-                    m3 = D[prv + j - 1, l]
-                    m = m3 if m3 < m else m
-                    D[cur + j, l] = d * d + m
-        for l in range(nl):
-            out_w[r, j0 + l] = math.sqrt(D[last, l])
-        j0 += LANES
+                b = Xt[j, j0 : j0 + nl]
+                c1 = D[j]
+                c1l = D[j - 1]
+                c2 = D[k + j]
+                c2l = D[k + j - 1]
+                for l in range(nl):
+                    bl = b[l]
+                    d = a0 - bl
+                    x = c1l[l]
+                    v = d * d + x
+                    c1[l] = v
+                    e = a1 - bl
+                    z = c2l[l]
+                    m = z if z < v else v
+                    m = x if x < m else m
+                    c2[l] = e * e + m
+            p = 1  # slot of the last finished DP row
+            i = 2
+        else:
+            b = Xt[0, j0 : j0 + nl]
+            c1 = D[0]
+            for l in range(nl):
+                d = a0 - b[l]
+                c1[l] = d * d
+            for j in range(1, k):
+                b = Xt[j, j0 : j0 + nl]
+                c1 = D[j]
+                c1l = D[j - 1]
+                for l in range(nl):
+                    d = a0 - b[l]
+                    c1[l] = d * d + c1l[l]
+            p = 0
+            i = 1
+        while i < k:
+            ai = Xt[i, r]
+            ai1 = Xt[i + 1, r]
+            s1 = p + 1 if p < 2 else 0
+            s2 = s1 + 1 if s1 < 2 else 0
+            P = p * k
+            C1 = s1 * k
+            C2 = s2 * k
+            # Column 0: only the cell above.
+            b = Xt[0, j0 : j0 + nl]
+            up = D[P]
+            c1 = D[C1]
+            c2 = D[C2]
+            for l in range(nl):
+                bl = b[l]
+                d = ai - bl
+                v = d * d + up[l]
+                c1[l] = v
+                e = ai1 - bl
+                c2[l] = e * e + v
+            for j in range(1, k):
+                b = Xt[j, j0 : j0 + nl]
+                up = D[P + j]
+                upl = D[P + j - 1]
+                c1 = D[C1 + j]
+                c1l = D[C1 + j - 1]
+                c2 = D[C2 + j]
+                c2l = D[C2 + j - 1]
+                for l in range(nl):
+                    bl = b[l]
+                    d = ai - bl
+                    m = up[l]
+                    x = c1l[l]
+                    y = upl[l]
+                    m = x if x < m else m
+                    m = y if y < m else m
+                    v = d * d + m
+                    c1[l] = v
+                    e = ai1 - bl
+                    z = c2l[l]
+                    m = z if z < v else v
+                    m = x if x < m else m
+                    c2[l] = e * e + m
+            p = s2
+            i += 2
+        last = D[p * k + k - 1]
+        o = out_w[r, j0 : j0 + nl]
+        if sim_scale > 0:
+            for l in range(nl):
+                o[l] = math.exp(-math.sqrt(last[l]) * sim_scale)
+        else:
+            for l in range(nl):
+                o[l] = math.sqrt(last[l])
+        j0 += lanes
 
 
 # Tile of the blocked transpose in ``mirror_upper``.
@@ -113,36 +190,42 @@ def mirror_upper_serial(out):
 
 
 @njit(cache=True, nogil=True)
-def _dtw_unit(X, out, t, units):
-    n, N, k = X.shape
+def _dtw_unit(Xt, out, c, t, units, lanes, sim_scale):
+    n, k, N = Xt.shape
     w = t // units
     u = t % units
-    buf = np.empty((k, LANES), dtype=X.dtype)
-    D = np.empty((2 * k, LANES), dtype=X.dtype)
-    out[w, u, u] = 0.0
-    _dtw_row(X[w], u, out[w], buf, D)
+    D = np.empty((3 * k, lanes), dtype=Xt.dtype)
+    diag = 1.0 if sim_scale > 0 else 0.0
+    out[w, c, u, u] = diag
+    _dtw_row(Xt[w], u, out[w, c], D, sim_scale)
     v = N - 1 - u
     if v != u:
-        out[w, v, v] = 0.0
-        _dtw_row(X[w], v, out[w], buf, D)
+        out[w, c, v, v] = diag
+        _dtw_row(Xt[w], v, out[w, c], D, sim_scale)
 
 
 @njit(cache=True, parallel=True)
-def dtw_batch(X, out):
-    """Upper triangles of the DTW matrices. ``X``: (n, N, k) C-contiguous; ``out``: (n, N, N)."""
-    n, N, k = X.shape
+def dtw_batch(Xt, out, c, lanes, sim_scale):
+    """Upper triangles and diagonals of the DTW matrices.
+
+    ``Xt``: windows ``(n, k, N)``, C-contiguous; the result goes to channel ``c`` of
+    ``out`` ``(n, C, N, N)``, C-contiguous (a strided 3-D view would keep the stores
+    from vectorising); ``lanes`` from :func:`dtw_lanes`. ``sim_scale > 0`` writes
+    similarities (see ``_dtw_row``), else distances.
+    """
+    n, k, N = Xt.shape
     units = N // 2 + (N % 2)
     for t in prange(n * units):
-        _dtw_unit(X, out, t, units)
+        _dtw_unit(Xt, out, c, t, units, lanes, sim_scale)
 
 
 @njit(cache=True, nogil=True)
-def dtw_batch_serial(X, out):
+def dtw_batch_serial(Xt, out, c, lanes, sim_scale):
     """``dtw_batch`` on one thread, releasing the GIL (for joblib workers)."""
-    n, N, k = X.shape
+    n, k, N = Xt.shape
     units = N // 2 + (N % 2)
     for t in range(n * units):
-        _dtw_unit(X, out, t, units)
+        _dtw_unit(Xt, out, c, t, units, lanes, sim_scale)
 
 
 @njit(cache=True, nogil=True)
@@ -189,22 +272,22 @@ def _xcorr_row(Zt, r, out_w, acc):
 
 
 @njit(cache=True, nogil=True)
-def _xcorr_unit(Zt, flat, out, t, units):
+def _xcorr_unit(Zt, flat, out, c, t, units):
     n, k, N = Zt.shape
     w = t // units
     u = t % units
     acc = np.empty((2, N), dtype=Zt.dtype)
-    out[w, u, u] = 0.0 if flat[w, u] else 1.0
-    _xcorr_row(Zt[w], u, out[w], acc)
+    out[w, c, u, u] = 0.0 if flat[w, u] else 1.0
+    _xcorr_row(Zt[w], u, out[w, c], acc)
     v = N - 1 - u
     if v != u:
-        out[w, v, v] = 0.0 if flat[w, v] else 1.0
-        _xcorr_row(Zt[w], v, out[w], acc)
+        out[w, c, v, v] = 0.0 if flat[w, v] else 1.0
+        _xcorr_row(Zt[w], v, out[w, c], acc)
 
 
 @njit(cache=True, parallel=True)
-def xcorr_batch(Zt, flat, out):
-    """Upper triangles of the lagged cross-correlation matrices.
+def xcorr_batch(Zt, flat, out, c):
+    """Upper triangles of the lagged cross-correlation matrices, into ``out[:, c]``.
 
     ``Zt`` (n, k, N) is time-major, each series centred and of unit norm; ``flat``
     (n, N) marks flat series, whose values are all 0 in ``Zt`` and whose diagonal
@@ -213,20 +296,20 @@ def xcorr_batch(Zt, flat, out):
     n, k, N = Zt.shape
     units = N // 2 + (N % 2)
     for t in prange(n * units):
-        _xcorr_unit(Zt, flat, out, t, units)
+        _xcorr_unit(Zt, flat, out, c, t, units)
 
 
 @njit(cache=True, nogil=True)
-def xcorr_batch_serial(Zt, flat, out):
+def xcorr_batch_serial(Zt, flat, out, c):
     """``xcorr_batch`` on one thread, releasing the GIL (for joblib workers)."""
     n, k, N = Zt.shape
     units = N // 2 + (N % 2)
     for t in range(n * units):
-        _xcorr_unit(Zt, flat, out, t, units)
+        _xcorr_unit(Zt, flat, out, c, t, units)
 
 
 @njit(cache=True, nogil=True)
-def _finish_tile_row(out, inv_scale, flat_r, flat_p, t, nb):
+def _finish_tile_row(out, flat_r, flat_p, t, nb):
     n, _, N, _ = out.shape
     w = t // nb
     bi = t % nb
@@ -237,9 +320,7 @@ def _finish_tile_row(out, inv_scale, flat_r, flat_p, t, nb):
         j1 = min(N, j0 + _TILE)
         for i in range(i0, i1):
             for j in range(j0, min(j1, i)):
-                d = math.exp(-out[w, 0, j, i] * inv_scale)
-                out[w, 0, i, j] = d
-                out[w, 0, j, i] = d
+                out[w, 0, i, j] = out[w, 0, j, i]
                 r = (out[w, 1, j, i] + 1.0) * 0.5
                 out[w, 1, i, j] = r
                 out[w, 1, j, i] = r
@@ -254,35 +335,36 @@ def _finish_tile_row(out, inv_scale, flat_r, flat_p, t, nb):
 
 
 @njit(cache=True, parallel=True)
-def finish_channels(out, inv_scale, flat_r, flat_p):
+def finish_channels(out, flat_r, flat_p):
     """Mirror the upper triangles of raw images ``out`` (n, 3, N, N) and map to [0, 1].
 
-    Channel 0 holds DTW distances and becomes ``exp(-d * inv_scale)``; channels 1
-    and 2 hold correlations and become ``(v + 1) / 2``. Diagonals are set exactly.
+    Channel 0 already holds DTW similarities (``dtw_batch`` with ``sim_scale``);
+    channels 1 and 2 hold correlations and become ``(v + 1) / 2``. Diagonals are set
+    exactly.
     """
     n, _, N, _ = out.shape
     nb = (N + _TILE - 1) // _TILE
     for t in prange(n * nb):
-        _finish_tile_row(out, inv_scale, flat_r, flat_p, t, nb)
+        _finish_tile_row(out, flat_r, flat_p, t, nb)
 
 
 @njit(cache=True, nogil=True)
-def finish_channels_serial(out, inv_scale, flat_r, flat_p):
+def finish_channels_serial(out, flat_r, flat_p):
     """``finish_channels`` on one thread, releasing the GIL."""
     n, _, N, _ = out.shape
     nb = (N + _TILE - 1) // _TILE
     for t in range(n * nb):
-        _finish_tile_row(out, inv_scale, flat_r, flat_p, t, nb)
+        _finish_tile_row(out, flat_r, flat_p, t, nb)
 
 
 @njit(cache=True, nogil=True)
-def _spectral_unit(At, out, t, N):
+def _spectral_unit(At, out, c, t, N):
     """Row ``i`` of window ``w``: dot products of standardised spectra with j > i."""
     w = t // N
     i = t % N
     m = At.shape[1]
     n = N - i - 1
-    row = out[w, i, i + 1 :]
+    row = out[w, c, i, i + 1 :]
     for j in range(n):
         row[j] = 0.0
     for f in range(m):
@@ -293,20 +375,55 @@ def _spectral_unit(At, out, t, N):
 
 
 @njit(cache=True, parallel=True)
-def spectral_batch(At, out):
-    """Upper triangles of the spectral correlations from ``At`` (n, m, N), frequency-major.
+def spectral_batch(At, out, c):
+    """Upper triangles of the spectral correlations, into ``out[:, c]``.
 
+    ``At`` (n, m, N) holds the standardised spectra, frequency-major.
     A few frequency bins make this a tiny matrix product; doing it here rather than in
     BLAS keeps BLAS's spinning threads from competing with numba's.
     """
     n, m, N = At.shape
     for t in prange(n * N):
-        _spectral_unit(At, out, t, N)
+        _spectral_unit(At, out, c, t, N)
 
 
 @njit(cache=True, nogil=True)
-def spectral_batch_serial(At, out):
+def spectral_batch_serial(At, out, c):
     """``spectral_batch`` on one thread, releasing the GIL."""
     n, m, N = At.shape
     for t in range(n * N):
-        _spectral_unit(At, out, t, N)
+        _spectral_unit(At, out, c, t, N)
+
+
+@njit(cache=True, nogil=True)
+def unit_rows(V, Z, flat, rtol, atol):
+    """Rows of ``V`` (float64, 2-D) centred and scaled to unit norm, into ``Z``.
+
+    A row is flat, and its ``Z`` row 0, when its norm after centring is at most
+    ``rtol * max|v| * sqrt(m) + atol``. A loop per row: numpy's reductions over a
+    short last axis cost more than the arithmetic here.
+    """
+    rows, m = V.shape
+    root_m = math.sqrt(m)
+    for i in range(rows):
+        v = V[i]
+        mean = 0.0
+        big = 0.0
+        for t in range(m):
+            mean += v[t]
+            big = max(big, abs(v[t]))
+        mean /= m
+        ss = 0.0
+        for t in range(m):
+            c = v[t] - mean
+            ss += c * c
+        norm = math.sqrt(ss)
+        f = norm <= rtol * big * root_m + atol
+        flat[i] = f
+        z = Z[i]
+        if f:
+            for t in range(m):
+                z[t] = 0.0
+        else:
+            for t in range(m):
+                z[t] = (v[t] - mean) / norm
