@@ -85,7 +85,7 @@ def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial
             f"got {out.dtype} {out.shape}{'' if out.flags.c_contiguous else ', not C-contiguous'}."
         )
     if str(device) == "cpu":
-        res = _channels_numba(X, work, work(1.0 / float(dtw_scale)), serial, out)
+        res = _channels_numba(X, work, 1.0 / float(dtw_scale), serial, out)
     else:
         S = _series(X)
         d, r, p = (_torch_call(kind, S, work, device) for kind in ("dtw", "xcorr", "spectral"))

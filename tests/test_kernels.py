@@ -533,8 +533,9 @@ def _generic_and_unrolled(kind, X, dtype, sim_scale=0.0):
     b = np.full((n, 1, N, N), np.nan, dtype=dtype)
     if kind == "dtw":
         Xt = np.ascontiguousarray(X, dtype=dtype)
-        _numba.dtw_batch(Xt, a, 0, _numba.dtw_lanes(k, Xt.itemsize), sim_scale)
-        mod.dtw_batch(Xt, b, 0, sim_scale)
+        s = Xt.dtype.type(sim_scale)  # typed as the library passes it: no extra compile
+        _numba.dtw_batch(Xt, a, 0, _numba.dtw_lanes(k, Xt.itemsize), s)
+        mod.dtw_batch(Xt, b, 0, s)
     else:
         Z, flat = _unit_rows(np.ascontiguousarray(X.transpose(0, 2, 1)))
         Zt = np.ascontiguousarray(Z.transpose(0, 2, 1), dtype=dtype)

@@ -94,6 +94,8 @@ def _run_dtw(Xt, out, c, sim_scale=0.0, serial=False, unrolled=None):
     from . import _numba, _unrolled
 
     n, k, N = Xt.shape
+    # Typed like the windows, so that every caller shares one compiled specialisation.
+    sim_scale = Xt.dtype.type(sim_scale)
     if unrolled is None:
         unrolled = _unrolled.worth_unrolling(n, N, k)
     if unrolled:
