@@ -597,3 +597,29 @@ def test_unrolled_kernels_are_written_to_the_kernel_dir_and_reused(tmp_path, mon
         _unrolled.kernels.cache_clear()
     with pytest.raises(ValueError, match="histories 2"):
         _unrolled.kernels(_unrolled.MAX_HISTORY + 1)
+
+
+def test_kernel_dir_falls_back_to_a_temporary_folder(tmp_path, monkeypatch):
+    from stvlm.kernels import _unrolled
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("STVLM_KERNEL_DIR", str(blocker / "kernels"))  # cannot be created
+    d = _unrolled.kernel_dir()
+    assert d != blocker / "kernels"
+    assert d.is_dir() and d.name.startswith("stvlm-kernels-")
+
+
+def test_generic_kernels_serve_when_no_folder_takes_generated_source(monkeypatch):
+    from stvlm.kernels import _unrolled
+
+    X = _random_windows(21, n=3, k=12, N=30)
+    expected = (dtw_matrix(X, dtype="float64"), lagged_xcorr_matrix(X, dtype="float64"))
+    monkeypatch.setattr(_unrolled, "MIN_PAIRS", 0)
+
+    def no_folder(k):
+        raise OSError("no writable folder")
+
+    monkeypatch.setattr(_unrolled, "kernels", no_folder)
+    assert np.array_equal(dtw_matrix(X, dtype="float64"), expected[0])
+    assert np.array_equal(lagged_xcorr_matrix(X, dtype="float64"), expected[1])

@@ -85,21 +85,37 @@ def _spectra(S: np.ndarray, flat_series=None):
     return A, flat
 
 
+def _unrolled_module(n, N, k, unrolled):
+    """The module of kernels unrolled for ``k``, or None for the generic kernels.
+
+    ``unrolled``: True / False, or None to decide by the batch size. Where no folder
+    can take the generated source, the generic kernels serve.
+    """
+    from . import _unrolled
+
+    if unrolled is None:
+        unrolled = _unrolled.worth_unrolling(n, N, k)
+    if not unrolled:
+        return None
+    try:
+        return _unrolled.kernels(k)
+    except OSError:
+        return None
+
+
 def _run_dtw(Xt, out, c, sim_scale=0.0, serial=False, unrolled=None):
     """Upper triangle and diagonal of channel ``c`` of ``out`` ``(n, C, N, N)``.
 
     From time-major windows ``Xt``. ``unrolled``: use the kernels unrolled for this
     history (default: where the batch is big enough to repay compiling them).
     """
-    from . import _numba, _unrolled
+    from . import _numba
 
     n, k, N = Xt.shape
     # Typed like the windows, so that every caller shares one compiled specialisation.
     sim_scale = Xt.dtype.type(sim_scale)
-    if unrolled is None:
-        unrolled = _unrolled.worth_unrolling(n, N, k)
-    if unrolled:
-        mod = _unrolled.kernels(k)
+    mod = _unrolled_module(n, N, k, unrolled)
+    if mod is not None:
         (mod.dtw_batch_serial if serial else mod.dtw_batch)(Xt, out, c, sim_scale)
     else:
         lanes = _numba.dtw_lanes(k, Xt.itemsize)
@@ -108,13 +124,11 @@ def _run_dtw(Xt, out, c, sim_scale=0.0, serial=False, unrolled=None):
 
 def _run_xcorr(Zt, flat, out, c, serial=False, unrolled=None):
     """Upper triangle and diagonal of channel ``c`` of ``out`` from unit series ``Zt``."""
-    from . import _numba, _unrolled
+    from . import _numba
 
     n, k, N = Zt.shape
-    if unrolled is None:
-        unrolled = _unrolled.worth_unrolling(n, N, k)
-    if unrolled:
-        mod = _unrolled.kernels(k)
+    mod = _unrolled_module(n, N, k, unrolled)
+    if mod is not None:
         (mod.xcorr_batch_serial if serial else mod.xcorr_batch)(Zt, flat, out, c)
     else:
         (_numba.xcorr_batch_serial if serial else _numba.xcorr_batch)(Zt, flat, out, c)

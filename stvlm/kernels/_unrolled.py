@@ -47,11 +47,18 @@ def kernel_dir() -> Path:
     the user's cache folder (``XDG_CACHE_HOME`` or ``~/.cache``), else a temporary
     folder when none of these is writable.
     """
+    candidates = []
     if os.environ.get("STVLM_KERNEL_DIR"):
-        candidates = [Path(os.environ["STVLM_KERNEL_DIR"])]
+        candidates.append(Path(os.environ["STVLM_KERNEL_DIR"]))
     else:
-        base = os.environ.get("NUMBA_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        candidates = [Path(base) / "stvlm-kernels"]
+        base = os.environ.get("NUMBA_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
+        if not base:
+            try:
+                base = Path.home() / ".cache"
+            except RuntimeError:  # no home folder (some containers)
+                base = None
+        if base:
+            candidates.append(Path(base) / "stvlm-kernels")
     candidates.append(Path(tempfile.gettempdir()) / f"stvlm-kernels-{os.getuid() if hasattr(os, 'getuid') else 0}")
     for d in candidates:
         try:
