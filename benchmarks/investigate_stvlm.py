@@ -28,7 +28,7 @@ import numpy as np
 
 from stvlm import STVLMForecaster
 from stvlm.baselines import STIDForecaster
-from stvlm.benchmark import PRESETS
+from stvlm.benchmark import BENCHMARK_PRESETS
 from stvlm.datasets import load_protocol
 from stvlm.images import CorrelationImages, correlation_channels
 
@@ -70,9 +70,9 @@ def stid_probe(p):
     }.items():
         t0 = time.perf_counter()
         m = STIDForecaster(steps_per_day=p.steps_per_day, first_time_index=p.first_time_index, random_state=0,
-                           **{**PRESETS["stid"]["cpu"], **kw}).fit(p.fit_series)
-        r = p.evaluate(m.predict(p.test_X, p.time_of_day(p.test_rows)))
-        out[name] = dict(MAE=r["MAE"], RMSE=r["RMSE"], MAPE=r["MAPE"], epochs=len(m.history_),
+                           **{**BENCHMARK_PRESETS["stid"]["cpu"], **kw}).fit(p.fit_series)
+        r = p.evaluate(m.predict(p.test_data()))
+        out[name] = dict(MAE=r["MAE"], RMSE=r["RMSE"], MAPE=r["MAPE"], epochs=len(m.loss_history_),
                          best_epoch=m.best_epoch_, fit_seconds=time.perf_counter() - t0)
         print(f"  {name:<36} MAE {r['MAE']:.3f}  RMSE {r['RMSE']:.3f}  MAPE {r['MAPE']:.2f}%", flush=True)
     return out

@@ -113,7 +113,7 @@ def main(argv=None):
                                             verbose=args.verbose)
     t0 = time.perf_counter()
     model.fit(fit_series)
-    print(f"trained on {fit_series.shape[0]} steps x {n_sensors} sensors: {len(model.history_)} epochs "
+    print(f"trained on {fit_series.shape[0]} steps x {n_sensors} sensors: {len(model.loss_history_)} epochs "
           f"in {time.perf_counter() - t0:.1f} s, best epoch {model.best_epoch_}")
 
     # 3. One sensor's forecast of the window, beside the last-value reference.

@@ -51,10 +51,10 @@ def main(argv=None):
     y_pred = model.predict(test_X)
     predict_s = time.perf_counter() - t0
 
-    tod = p.time_of_day(p.test_rows[: len(test_X)])
+    test_data = p.test_data()[: len(test_X)]  # the test windows with their time of day
     references = {
         "last value": LastValueForecaster(horizon=12).fit(p.fit_series).predict(test_X),
-        "historical average": HistoricalAverageForecaster(288, p.first_time_index).fit(p.fit_series).predict(test_X, tod),
+        "historical average": HistoricalAverageForecaster(288, p.first_time_index).fit(p.fit_series).predict(test_data),
     }
     rows = {f"ST-VLM ({args.preset})": y_pred, **references}
     results = {}
@@ -62,7 +62,7 @@ def main(argv=None):
         results[name] = p.evaluate(pred) if len(test_X) == len(p.test_X) else _evaluate(p, test_y, pred)
 
     print(f"pems08-tail: fit on {fit_series.shape[0]} steps x {fit_series.shape[1]} sensors, "
-          f"{len(test_X)} test windows; fit {fit_s:.1f} s ({len(model.history_)} epochs, best {model.best_epoch_}), "
+          f"{len(test_X)} test windows; fit {fit_s:.1f} s ({len(model.loss_history_)} epochs, best {model.best_epoch_}), "
           f"predict {predict_s:.1f} s")
     print(f"{'model':<22} {'MAE':>7} {'RMSE':>7} {'MAPE%':>7} | {'MAE@3':>6} {'MAE@6':>6} {'MAE@12':>6}")
     for name, r in results.items():
@@ -72,7 +72,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(results=results, fit_seconds=fit_s, predict_seconds=predict_s,
-                           epochs=len(model.history_), best_epoch=model.best_epoch_,
+                           epochs=len(model.loss_history_), best_epoch=model.best_epoch_,
                            preset=args.preset, seed=args.seed, fast=args.fast), f, indent=2, default=str)
     return results
 

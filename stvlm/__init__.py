@@ -1,11 +1,13 @@
 """stvlm: ST-VLM spatial-temporal forecasting for scikit-learn and sktime users.
 
-The data path reads in one direction: a series is cut into windows
-(:func:`make_windows`), each window becomes a three-channel correlation image
+The data path reads in one direction: a series is cut into windows with their
+timestamps (:func:`as_windows`, the front door; :func:`make_windows` for bare arrays),
+each window becomes a three-channel correlation image
 (:class:`SpatialToImageTransformer`), and the forecaster turns windows and images into
 tokens for a vision-language backbone (:class:`STVLMForecaster`).
 """
 
+from .data import Windows, as_windows
 from .forecaster import STVLMForecaster
 from .images import CorrelationImages, SpatialToImageTransformer
 from .kernels import dtw_matrix, lagged_xcorr_matrix, spectral_corr_matrix
@@ -15,6 +17,8 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "CorrelationImages",
+    "Windows",
+    "as_windows",
     "STVLMForecaster",
     "SpatialToImageTransformer",
     "dtw_matrix",

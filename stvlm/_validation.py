@@ -151,3 +151,16 @@ def impute_nonfinite(X: np.ndarray) -> np.ndarray:
         filled = np.take_along_axis(filled, ridx, axis=1)
         filled = np.where(np.isnan(filled), 0.0, filled)
     return np.ascontiguousarray(filled, dtype=X.dtype)
+
+
+def check_real(value, name, low=None, high=None, low_open=False, high_open=False):
+    """Check that ``value`` is a finite real number within the given bounds."""
+    import math
+
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite real number; got {value!r}.")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}; got {value}.")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}; got {value}.")
+    return value

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MODELS", "SETTINGS", "results_table", "run"]
+__all__ = ["BENCHMARK_PRESETS", "MODELS", "SETTINGS", "results_table", "run"]
 
 #: Models by name. Deterministic ones run once (for the first seed).
 MODELS = ("stvlm", "stid", "lstm", "last-value", "historical-average", "seasonal-naive")
@@ -33,9 +33,10 @@ _DETERMINISTIC = {"last-value", "historical-average", "seasonal-naive"}
 SETTINGS = ("full", "few-shot-0.05", "few-shot-0.1", "few-shot-0.2", "wo-saf", "wo-ft")
 _ABLATIONS = {"wo-saf": dict(fusion=None), "wo-ft": dict(finetune=None)}
 
-#: Hyper-parameters of each trained model per preset. ``cpu`` fits a 2-core machine in
-#: minutes per run; ``gpu`` is the paper's setting (pretrained ViLT-B/32, 100 epochs).
-PRESETS = {
+#: Hyper-parameters of each trained model per benchmark preset. ``cpu`` fits a 2-core
+#: machine in minutes per run; ``gpu`` is the paper's setting (pretrained ViLT-B/32, 100
+#: epochs). ST-VLM's entries name a model preset of :data:`stvlm.presets.MODEL_PRESETS`.
+BENCHMARK_PRESETS = {
     "stvlm": {"cpu": "cpu", "gpu": dict(preset="paper", device="auto")},
     "stid": {"cpu": dict(max_epochs=50, patience=10), "gpu": dict(max_epochs=200, patience=30, device="auto")},
     "lstm": {
@@ -68,18 +69,21 @@ def _make_model(model, preset, setting, seed, protocol, overrides):
 
     p = protocol
     extra = dict(overrides.get(model, {}))
+    if model in ("stvlm", "stid", "lstm"):
+        # The protocol's masks in the loss too: models train on what they are scored on.
+        extra = {"null_value": p.null_value, "threshold": p.threshold, **extra}
     if model == "stvlm":
-        cfg = PRESETS["stvlm"][preset]
+        cfg = BENCHMARK_PRESETS["stvlm"][preset]
         cfg = dict(preset=cfg) if isinstance(cfg, str) else dict(cfg)
         name = cfg.pop("preset")
         cfg.update(_ABLATIONS.get(setting, {}), history=p.history, horizon=p.horizon, random_state=seed, **extra)
         cfg.setdefault("verbose", 0)
         return STVLMForecaster.from_preset(name, **cfg)
     if model == "stid":
-        cfg = dict(PRESETS["stid"][preset], steps_per_day=p.steps_per_day, first_time_index=p.first_time_index)
+        cfg = dict(BENCHMARK_PRESETS["stid"][preset], steps_per_day=p.steps_per_day, first_time_index=p.first_time_index)
         return STIDForecaster(history=p.history, horizon=p.horizon, random_state=seed, **{**cfg, **extra})
     if model == "lstm":
-        return LSTMForecaster(history=p.history, horizon=p.horizon, random_state=seed, **{**PRESETS["lstm"][preset], **extra})
+        return LSTMForecaster(history=p.history, horizon=p.horizon, random_state=seed, **{**BENCHMARK_PRESETS["lstm"][preset], **extra})
     if model == "last-value":
         return LastValueForecaster(horizon=p.horizon)
     if model == "historical-average":
@@ -92,7 +96,7 @@ def _make_model(model, preset, setting, seed, protocol, overrides):
 def _predict(model, est, protocol):
     p = protocol
     if model in ("stid", "historical-average"):
-        return est.predict(p.test_X, p.time_of_day(p.test_rows))
+        return est.predict(p.test_data())  # the windows carry their time of day
     if model == "seasonal-naive":
         return est.predict(p.test_windows(p.steps_per_day))
     return est.predict(p.test_X)
@@ -102,7 +106,7 @@ def _fit_rows(protocol, setting):
     """Rows of the fit period a setting may fit on."""
     if setting.startswith("few-shot-"):
         frac = float(setting[len("few-shot-"):])
-        # The first fraction of the training part (DESIGN.md: few-shot).
+        # The first fraction of the training part (the paper's few-shot setting).
         return protocol.fit_series[: int(math.floor(frac * protocol.n_train_rows))]
     return protocol.fit_series
 
@@ -177,9 +181,9 @@ def _one_run(protocol, model, preset, setting, seed, overrides, curves_dir, mode
         y_pred = _predict(model, est, protocol)
         predict_s = time.perf_counter() - t0
     scores = protocol.evaluate(y_pred)
-    hist = getattr(est, "history_", None)
+    hist = getattr(est, "loss_history_", None)
     row = dict(
-        protocol=protocol.name, model=model, preset=preset if model in PRESETS else "-", setting=setting,
+        protocol=protocol.name, model=model, preset=preset if model in BENCHMARK_PRESETS else "-", setting=setting,
         seed=seed, n_fit_rows=series.shape[0],
         MAE=scores["MAE"], RMSE=scores["RMSE"], MAPE=scores["MAPE"],
         fit_seconds=round(fit_s, 2), predict_seconds=round(predict_s, 2),
@@ -285,7 +289,7 @@ def run(
     seeds : sequence of int, default=(0,)
         Seeds of the trained models; deterministic models run for the first only.
     preset : {"cpu", "gpu"}, default="cpu"
-        Hyper-parameters of the trained models (:data:`PRESETS`).
+        Hyper-parameters of the trained models (:data:`BENCHMARK_PRESETS`).
     results_dir : str or path-like, default="benchmarks/results"
         Folder of ``<protocol>.csv``, ``<protocol>.md`` and learning curves.
     data_dir : str or path-like, default=None
@@ -360,11 +364,11 @@ def run(
                 plan.append(_Plan(m, s, seed))
     todo = [
         x for x in plan
-        if (p.name, x.model, preset if x.model in PRESETS else "-", x.setting, str(x.seed)) not in done
+        if (p.name, x.model, preset if x.model in BENCHMARK_PRESETS else "-", x.setting, str(x.seed)) not in done
     ]
-    from .images import _progress
+    from ._progress import progress
 
-    bar = _progress(len(todo), verbose, f"benchmark {p.name}")
+    bar = progress(len(todo), verbose, f"benchmark {p.name}")
     try:
         for x in todo:
             row = _one_run(
@@ -476,3 +480,16 @@ def results_table(rows, title=None):
             f"| {np.max(col('peak_memory_mb')):.0f} | {len(g)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def __getattr__(name):
+    if name == "PRESETS":
+        import warnings
+
+        warnings.warn(
+            "stvlm.benchmark.PRESETS was renamed BENCHMARK_PRESETS (model presets: stvlm.presets.MODEL_PRESETS).",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return BENCHMARK_PRESETS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

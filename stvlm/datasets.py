@@ -568,6 +568,39 @@ class Protocol:
         """
         return (self.first_time_index + np.asarray(rows, dtype=np.int64)) % self.steps_per_day
 
+    def test_data(self):
+        """The test windows with their targets and the time of each window.
+
+        Returns
+        -------
+        stvlm.Windows
+            ``X = test_X``, ``y = test_y``, and each window's time of day (and day of
+            week, date and time, from ``start_time``) at its last history step, so that
+            models reading the clock get it through the data.
+
+        Examples
+        --------
+        >>> from stvlm.datasets import load_protocol
+        >>> w = load_protocol("pems08-tail").test_data()
+        >>> w.X.shape, w.steps_per_day, int(w.time_of_day[0]), str(w.timestamps[0])[:16]
+        ((3567, 12, 170), 288, 165, '2016-08-19T13:45')
+        """
+        from .data import Windows
+
+        origin = self.test_rows + self.history - 1
+        start = self.start_time or None
+        slots = self.time_of_day(origin)
+        dow = stamps = None
+        if start:
+            t0 = np.datetime64(start, "ns")
+            stamps = t0 + origin * np.timedelta64(86_400 * 10**9 // self.steps_per_day, "ns")
+            days = stamps.astype("datetime64[D]").astype(np.int64)
+            dow = (days + 3) % 7  # 1970-01-01 was a Thursday
+        return Windows(
+            self.test_X, self.test_y, time_of_day=slots, day_of_week=dow, steps_per_day=self.steps_per_day,
+            timestamps=stamps,
+        )
+
     def series(self) -> np.ndarray:
         """The protocol's whole series: the fit period, then every test row.
 

@@ -12,116 +12,15 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import (
-    _as_float_array,
-    check_n_jobs,
-    check_positive_int,
-    check_series,
-    check_windows,
-    impute_nonfinite,
-)
-from .kernels import _dtw_numba, _prepare, _series, _torch_call
-from .windows import make_windows
+from ._device import resolve_device
+from ._progress import progress
+from ._validation import check_n_jobs, check_positive_int
+from .data import as_windows
+from .kernels import correlation_channels, fit_dtw_scale
 
-__all__ = ["CorrelationImages", "SpatialToImageTransformer", "correlation_channels"]
+__all__ = ["CorrelationImages", "SpatialToImageTransformer", "correlation_channels", "fit_dtw_scale"]
 
-# Windows sampled (evenly spaced) to fit the DTW similarity scale: enough for a stable
-# median, cheap even for thousands of sensors.
-_SCALE_WINDOWS = 256
 _DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
-
-
-def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial=False, out=None):
-    """The three channels of each window, mapped to ``[0, 1]``: ``(n, 3, N, N)``.
-
-    Channel 0 is the DTW similarity ``exp(-d / dtw_scale)``, channel 1 the lagged
-    cross-correlation and channel 2 the spectral correlation, both as ``(v + 1) / 2``.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_windows, history, n_sensors)
-        Windows; NaN/inf are imputed along time (see :func:`stvlm.dtw_matrix`).
-    dtw_scale : float
-        The positive DTW distance that maps to similarity ``exp(-1)``, learned by
-        :meth:`SpatialToImageTransformer.fit`.
-    dtype : numpy dtype, default=np.float32
-        Output dtype (float16, float32 or float64).
-    device : str, default="cpu"
-        ``"cpu"`` uses the numba kernels; any other torch device the torch kernels.
-    serial : bool, default=False
-        Run the numba kernels on the calling thread (inside joblib workers).
-    out : ndarray of shape (n_windows, 3, n_sensors, n_sensors), optional
-        C-contiguous array to write the result into (float32 or float64, matching
-        ``dtype``), such as a slice ``big[start:stop]`` of a larger array; saves an
-        allocation and a copy when filling a larger array chunk by chunk.
-
-    Returns
-    -------
-    channels : ndarray of shape (n_windows, 3, n_sensors, n_sensors)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from stvlm.images import correlation_channels
-    >>> X = np.random.default_rng(0).normal(size=(2, 12, 5))
-    >>> C = correlation_channels(X, dtw_scale=3.0)
-    >>> C.shape, bool(C.min() >= 0), bool(C.max() <= 1)
-    ((2, 3, 5, 5), True, True)
-    """
-    if not np.isfinite(dtw_scale) or dtw_scale <= 0:
-        raise ValueError(f"dtw_scale must be a positive finite number; got {dtw_scale!r}.")
-    X, _ = _prepare(X, np.float64)
-    n, _k, N = X.shape
-    # The kernels work in float32 unless float64 output is asked for.
-    work = np.float64 if np.dtype(dtype) == np.float64 else np.float32
-    if out is not None and (
-        out.shape != (n, 3, N, N)
-        or out.dtype != np.dtype(dtype)
-        or out.dtype != work
-        or not out.flags.c_contiguous
-    ):
-        raise ValueError(
-            f"out must be a C-contiguous {np.dtype(dtype)} array of shape {(n, 3, N, N)}; "
-            f"got {out.dtype} {out.shape}{'' if out.flags.c_contiguous else ', not C-contiguous'}."
-        )
-    if str(device) == "cpu":
-        res = _channels_numba(X, work, 1.0 / float(dtw_scale), serial, out)
-    else:
-        S = _series(X)
-        d, r, p = (_torch_call(kind, S, work, device) for kind in ("dtw", "xcorr", "spectral"))
-        res = torch_images(d, r, p, dtw_scale).cpu().numpy()
-        if out is not None:
-            out[...] = res
-            res = out
-    return res if res.dtype == np.dtype(dtype) else res.astype(dtype)
-
-
-def _channels_numba(X, work, inv_scale, serial, out=None):
-    """Raw channels written straight into the image array, then mirrored and mapped."""
-    from .kernels import _numba, _run_dtw, _run_xcorr, _spectra, _unit_rows
-
-    n, k, N = X.shape
-    if out is None:
-        out = np.empty((n, 3, N, N), dtype=work)
-    S = _series(X)
-    Z, flat_r = _unit_rows(S)
-    Zt = np.ascontiguousarray(Z.transpose(0, 2, 1), dtype=work)
-    A, flat_p = _spectra(S, flat_r)
-    At = np.ascontiguousarray(A.transpose(0, 2, 1), dtype=work)
-    Xw = np.ascontiguousarray(X, dtype=work)
-    # The DTW kernel writes similarities exp(-d / scale) itself: once per pair there.
-    _run_dtw(Xw, out, 0, inv_scale, serial)
-    _run_xcorr(Zt, flat_r, out, 1, serial)
-    (_numba.spectral_batch_serial if serial else _numba.spectral_batch)(At, out, 2)
-    (_numba.finish_channels_serial if serial else _numba.finish_channels)(out, flat_r, flat_p)
-    return out
-
-
-def torch_images(d, r, p, dtw_scale):
-    """Map raw torch channels (each ``(B, N, N)``) to a ``(B, 3, N, N)`` image in [0, 1]."""
-    import torch
-
-    return torch.stack([torch.exp(-d / dtw_scale), (r + 1) * 0.5, (p.clamp(-1, 1) + 1) * 0.5], dim=1)
 
 
 class CorrelationImages:
@@ -152,6 +51,9 @@ class CorrelationImages:
         Whether the windows are the consecutive windows (stride 1) cut from one
         series, in order. :class:`~stvlm.STVLMForecaster` then holds out its
         validation windows after the same gap as when it cuts a series itself.
+    time_of_day, day_of_week, steps_per_day, timestamps : optional
+        The time of each window's last history step, as in :class:`stvlm.Windows`
+        (known when the series was a DataFrame with a DatetimeIndex).
 
     Examples
     --------
@@ -178,7 +80,19 @@ class CorrelationImages:
     (2, 3, 5)
     """
 
-    def __init__(self, windows, channels, image_size, targets=None, from_series=False):
+    def __init__(
+        self,
+        windows,
+        channels,
+        image_size,
+        targets=None,
+        from_series=False,
+        *,
+        time_of_day=None,
+        day_of_week=None,
+        steps_per_day=None,
+        timestamps=None,
+    ):
         windows = np.asarray(windows)
         channels = np.asarray(channels)
         if channels.ndim != 4 or channels.shape[1] != 3 or channels.shape[2] != channels.shape[3]:
@@ -202,6 +116,10 @@ class CorrelationImages:
         self.image_size = int(image_size)
         self.targets = targets
         self.from_series = bool(from_series)
+        self.time_of_day = time_of_day
+        self.day_of_week = day_of_week
+        self.steps_per_day = steps_per_day
+        self.timestamps = timestamps
 
     def __len__(self):
         return self.channels.shape[0]
@@ -235,12 +153,20 @@ class CorrelationImages:
         if isinstance(index, (int, np.integer)):
             index = slice(index, index + 1 if index != -1 else None)
         consecutive = isinstance(index, slice) and index.step in (None, 1)
+
+        def take(a):
+            return None if a is None else a[index]
+
         return CorrelationImages(
             self.windows[index],
             self.channels[index],
             self.image_size,
-            targets=None if self.targets is None else self.targets[index],
+            targets=take(self.targets),
             from_series=self.from_series and consecutive,
+            time_of_day=take(self.time_of_day),
+            day_of_week=take(self.day_of_week),
+            steps_per_day=self.steps_per_day,
+            timestamps=take(self.timestamps),
         )
 
     def padded(self, index=slice(None)):
@@ -410,26 +336,17 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
         check_positive_int(self.chunk_size, "chunk_size")
         if self.image_size is not None:
             check_positive_int(self.image_size, "image_size")
-        return _resolve_device(self.device)
+        return resolve_device(self.device)
 
     def _windows(self, X):
-        """Windows (and targets, for a series) of ``X``: ``(windows, targets or None)``."""
-        arr = _as_float_array(X, "X")
-        if arr.ndim == 1:
+        """:class:`~stvlm.Windows` of ``X``: windows as given, or cut from a series."""
+        w = as_windows(X, history=self.history, horizon=self.horizon, require_targets=False, any_history=True)
+        if w.history < 2:
             raise ValueError(
-                f"X is 1-D with shape {arr.shape}; expected a series (T, n_sensors) or windows "
-                "(n_windows, history, n_sensors). Reshape your data: for a single sensor use X.reshape(-1, 1)."
+                f"X has history {w.history}; at least 2 time steps per window are needed "
+                "(correlations and DTW of a single step carry no information)."
             )
-        if arr.ndim != 2:
-            return check_windows(arr, min_history=2), None
-        series = check_series(arr)
-        if series.shape[0] < self.history + self.horizon:
-            raise ValueError(
-                f"X is a series of n_samples = {series.shape[0]} time steps, too short to cut one window: "
-                f"history + horizon = {self.history} + {self.horizon} = {self.history + self.horizon} "
-                "steps are needed (SpatialToImageTransformer's history and horizon parameters)."
-            )
-        return make_windows(series, self.history, self.horizon)
+        return w
 
     def fit(self, X, y=None):
         """Learn the sensor count, window length, image size and DTW scale.
@@ -448,7 +365,7 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
         self : SpatialToImageTransformer
         """
         device = self._check_params()
-        X, _ = self._windows(X)
+        X = self._windows(X).filled()
         n, k, N = X.shape
         size = N if self.image_size is None else self.image_size
         if size < N:
@@ -456,7 +373,7 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
                 f"image_size={size} is smaller than the {N} sensors: an image needs one "
                 f"row and column per sensor. Use image_size >= {N} (or None)."
             )
-        self.dtw_scale_ = fit_dtw_scale(X, device)
+        self.dtw_scale_ = fit_dtw_scale(X, device, check_input=False)
         self.n_features_in_ = N
         self.history_ = k
         self.image_size_ = int(size)
@@ -482,8 +399,8 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "dtw_scale_")
         device = self._check_params()
-        X, targets = self._windows(X)
-        n, k, N = X.shape
+        w = self._windows(X)
+        n, k, N = w.X.shape
         if N != self.n_features_in_:
             raise ValueError(
                 f"X has {N} features, but SpatialToImageTransformer is expecting {self.n_features_in_} features "
@@ -491,23 +408,31 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
             )
         if k != self.history_:
             raise ValueError(f"X has windows of {k} steps, but the transformer was fitted on {self.history_}.")
-        channels = self._channels(X, device)
-        return CorrelationImages(X, channels, self.image_size_, targets=targets, from_series=targets is not None)
+        channels = self._channels(w.filled(), device)
+        return CorrelationImages(
+            w.X, channels, self.image_size_, targets=w.y, from_series=w.consecutive,
+            time_of_day=w.time_of_day, day_of_week=w.day_of_week, steps_per_day=w.steps_per_day,
+            timestamps=w.timestamps,
+        )
 
     def _channels(self, X, device):
         dtype = _DTYPES[self.dtype]
         n = X.shape[0]
         bounds = [(s, min(n, s + self.chunk_size)) for s in range(0, n, self.chunk_size)]
         out = np.empty((n, 3, X.shape[2], X.shape[2]), dtype=dtype)
-        progress = _progress(len(bounds), self.verbose, "S2I images")
+        bar = progress(len(bounds), self.verbose, "S2I images")
         direct = dtype in (np.float32, np.float64)  # kernels write float16 via a copy
         if self.n_jobs is None or str(device) != "cpu":
             for s, e in bounds:
                 if direct:
-                    correlation_channels(X[s:e], self.dtw_scale_, dtype=dtype, device=device, out=out[s:e])
+                    correlation_channels(
+                        X[s:e], self.dtw_scale_, dtype=dtype, device=device, out=out[s:e], check_input=False
+                    )
                 else:
-                    out[s:e] = correlation_channels(X[s:e], self.dtw_scale_, dtype=dtype, device=device)
-                progress.update(1)
+                    out[s:e] = correlation_channels(
+                        X[s:e], self.dtw_scale_, dtype=dtype, device=device, check_input=False
+                    )
+                bar.update(1)
         else:
             from joblib import Parallel, delayed
 
@@ -516,8 +441,8 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
             )
             for (s, e), chunk in zip(bounds, jobs):
                 out[s:e] = chunk
-                progress.update(1)
-        progress.close()
+                bar.update(1)
+        bar.close()
         return out
 
 
@@ -526,65 +451,4 @@ def _worker_channels(X, scale, dtype):
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
-        return correlation_channels(X, scale, dtype=dtype, serial=True)
-
-
-def fit_dtw_scale(X, device="cpu"):
-    """Median off-diagonal DTW distance over up to 256 evenly spaced windows of ``X``.
-
-    The scale that turns DTW distances into similarities ``exp(-d / scale)``, shared
-    by :class:`SpatialToImageTransformer` and :class:`~stvlm.STVLMForecaster` so both
-    map train and test windows alike.
-    """
-    n, _, N = X.shape
-    idx = np.unique(np.linspace(0, n - 1, min(n, _SCALE_WINDOWS)).round().astype(int))
-    sample = impute_nonfinite(np.ascontiguousarray(X[idx]))
-    if str(device) == "cpu":
-        # The generic kernel: a float64 kernel unrolled for this alone would cost more
-        # to compile than it saves on at most 256 windows.
-        d = _dtw_numba(sample, np.float64, unrolled=False)
-    else:
-        d = _torch_call("dtw", _series(sample), np.float64, device).cpu().numpy()
-    return _robust_scale(d[:, ~np.eye(N, dtype=bool)])
-
-
-def _robust_scale(d):
-    """Median positive DTW distance, falling back to the mean, then to 1."""
-    d = d[np.isfinite(d)]
-    pos = d[d > 0]
-    if pos.size == 0:
-        return 1.0
-    med = float(np.median(d))
-    return med if med > 0 else float(pos.mean())
-
-
-def _resolve_device(device):
-    if device in (None, "cpu"):
-        return "cpu"
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch device; got {device!r}.") from exc
-    return "cpu" if dev.type == "cpu" else dev
-
-
-class _NoProgress:
-    def update(self, n=1):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(total, verbose, desc):
-    if not verbose:
-        return _NoProgress()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc)
+        return correlation_channels(X, scale, dtype=dtype, serial=True, check_input=False)

@@ -34,6 +34,7 @@ import numpy as np
 from ._validation import _as_float_array
 
 __all__ = [
+    "target_mask",
     "masked_mae",
     "masked_rmse",
     "masked_mape",
@@ -54,6 +55,42 @@ def _check_nonneg_number(value, name):
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be None or a finite number >= 0; got {value!r}.")
     return value
+
+
+def target_mask(y_true, null_value=0.0, threshold=None):
+    """Where a true value counts: the masking rule of every metric and training loss.
+
+    An entry is left out when it is NaN or infinite, equal to ``null_value``, or
+    below ``threshold`` in absolute value. Works on numpy arrays and torch tensors
+    alike, so the training loss of every model (:mod:`stvlm.training`) masks exactly
+    what the metrics mask. (The metrics refuse infinite true values outright.)
+
+    Parameters
+    ----------
+    y_true : ndarray or torch.Tensor
+        True values.
+    null_value : float or None, default=0.0
+        Value marking a missing reading (exact equality); ``None`` or NaN: none.
+    threshold : float or None, default=None
+        Values with ``|y_true| < threshold`` are left out.
+
+    Returns
+    -------
+    keep : bool array or tensor of the shape of ``y_true``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.metrics import target_mask
+    >>> target_mask(np.array([np.nan, 0.0, 1e-9, 3.0]), threshold=1e-6)
+    array([False, False, False,  True])
+    """
+    keep = np.isfinite(y_true) if isinstance(y_true, np.ndarray) else y_true.isfinite()
+    if null_value is not None and null_value == null_value:
+        keep &= y_true != null_value
+    if threshold is not None:
+        keep &= abs(y_true) >= threshold
+    return keep
 
 
 def _mask(y_true, y_pred, null_value=0.0, threshold=None, *, exclude_zero=False):
@@ -77,16 +114,12 @@ def _mask(y_true, y_pred, null_value=0.0, threshold=None, *, exclude_zero=False)
 
     t = t.astype(np.float64, copy=False)
     p = p.astype(np.float64, copy=False)
-    keep = ~np.isnan(t)
-    if np.isinf(t[keep]).any():
+    if np.isinf(t).any():
         raise ValueError(
             "y_true contains infinite values; mark missing true values with NaN "
             "(always masked) or with null_value."
         )
-    if null_value is not None and not np.isnan(null_value):
-        keep &= t != null_value
-    if threshold is not None:
-        keep &= np.abs(t) >= threshold
+    keep = target_mask(t, null_value, threshold)
     if exclude_zero:
         keep &= t != 0
     if not keep.any():
@@ -341,7 +374,7 @@ def _windows_of_series(estimator, X):
     ``cross_val_score(model, series, cv=TimeSeriesSplit(...), scoring=...)``): the
     targets are then the steps after each window, as the estimator's ``score`` does.
     """
-    from .windows import make_windows
+    from .data import as_windows
 
     final = estimator
     while hasattr(final, "steps"):  # a Pipeline: its last step forecasts
@@ -354,7 +387,10 @@ def _windows_of_series(estimator, X):
             f"{np.ndim(X)} dimensions and {type(final).__name__}(history={history!r}, "
             f"horizon={horizon!r}). Otherwise pass windows X and their targets y."
         )
-    return make_windows(X, history, horizon)
+    w = as_windows(X, history=history, horizon=horizon)
+    # stvlm's models take the Windows themselves (with their time of day); others arrays.
+    ours = type(final).__module__.startswith("stvlm.")
+    return (w if ours else w.X), w.y
 
 
 def _scorer_base():

@@ -374,12 +374,12 @@ def _history_records(model_or_history):
     if hasattr(model_or_history, "get_params"):  # an estimator
         from sklearn.exceptions import NotFittedError
 
-        if not hasattr(model_or_history, "history_"):
+        if "loss_history_" not in vars(model_or_history):
             raise NotFittedError(
                 f"this {type(model_or_history).__name__} is not fitted yet: it has no training "
-                "history (history_) to plot. Call fit first."
+                "history (loss_history_) to plot. Call fit first."
             )
-        hist = model_or_history.history_
+        hist = model_or_history.loss_history_
         best = getattr(model_or_history, "best_epoch_", None)
     if hasattr(hist, "to_dict") and hasattr(hist, "columns"):  # a pandas DataFrame
         hist = hist.to_dict("records")
@@ -387,7 +387,7 @@ def _history_records(model_or_history):
         records = [dict(r) for r in hist]
     except (TypeError, ValueError) as exc:
         raise ValueError(
-            "expected a fitted STVLMForecaster, its history_ (a list of dicts with epoch, "
+            "expected a fitted STVLMForecaster, its loss_history_ (a list of dicts with epoch, "
             f"train_loss, val_loss, lr) or a DataFrame of them; got {type(model_or_history).__name__}."
         ) from exc
     if not records:
@@ -404,7 +404,7 @@ def plot_training_history(model_or_history, *, best_epoch=None, lr=True, log_los
     Parameters
     ----------
     model_or_history : STVLMForecaster, list of dict or pandas.DataFrame
-        A fitted model (its ``history_`` and ``best_epoch_`` are used), or a
+        A fitted model (its ``loss_history_`` and ``best_epoch_`` are used), or a
         history: one record per epoch with ``train_loss`` and optionally ``epoch``
         (default ``1, 2, ...``), ``val_loss`` and ``lr``.
     best_epoch : int, optional

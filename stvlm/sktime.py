@@ -15,14 +15,13 @@ from __future__ import annotations
 __all__ = ["STVLMSktimeForecaster"]
 __author__ = ["stvlm developers"]
 
-import copy
-import math
-
 import numpy as np
 import pandas as pd
 from sktime.forecasting.base import BaseForecaster
 
-from .forecaster import DEFAULT_BACKBONE, PRESETS, STVLMForecaster
+from .data import rows_needed, split_sizes
+from .forecaster import STVLMForecaster
+from .presets import DEFAULT_BACKBONE, preset_params
 
 # Constructor parameters passed through to the engine unchanged. ``horizon`` is not
 # one of them: it comes from the forecasting horizon ``fh`` given to ``fit``.
@@ -44,11 +43,13 @@ _ENGINE_PARAMS = (
     "encoder_hidden",
     "decoder_hidden",
     "null_value",
+    "threshold",
     "device",
     "precision",
     "image_cache_mb",
     "random_state",
     "verbose",
+    "callbacks",
 )
 
 
@@ -106,6 +107,8 @@ class STVLMSktimeForecaster(BaseForecaster):
         Width of the LSTM decoder head.
     null_value : float or None, default=0.0
         Target value treated as missing in the training loss (NaN always is).
+    threshold : float or None, default=None
+        Targets with ``|y| < threshold`` are missing too.
     device : str, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
     precision : {"auto", "fp32", "bf16"}, default="auto"
@@ -117,6 +120,9 @@ class STVLMSktimeForecaster(BaseForecaster):
         forecasts on the CPU.
     verbose : int, default=1
         ``0`` silences the progress bars.
+    callbacks : list of callable or None, default=None
+        Called after every training epoch as ``callback(engine, record)``; a truthy
+        return stops training.
 
     Attributes
     ----------
@@ -234,11 +240,13 @@ class STVLMSktimeForecaster(BaseForecaster):
         encoder_hidden=64,
         decoder_hidden=64,
         null_value=0.0,
+        threshold=None,
         device="auto",
         precision="auto",
         image_cache_mb=1024,
         random_state=None,
         verbose=1,
+        callbacks=None,
     ):
         self.history = history
         self.backbone = backbone
@@ -257,16 +265,18 @@ class STVLMSktimeForecaster(BaseForecaster):
         self.encoder_hidden = encoder_hidden
         self.decoder_hidden = decoder_hidden
         self.null_value = null_value
+        self.threshold = threshold
         self.device = device
         self.precision = precision
         self.image_cache_mb = image_cache_mb
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
         super().__init__()
 
     @classmethod
     def from_preset(cls, name, **overrides):
-        """A forecaster with a named configuration from :data:`stvlm.forecaster.PRESETS`.
+        """A forecaster with a named configuration from :data:`stvlm.presets.MODEL_PRESETS`.
 
         Parameters
         ----------
@@ -286,11 +296,7 @@ class STVLMSktimeForecaster(BaseForecaster):
         >>> STVLMSktimeForecaster.from_preset("cpu", random_state=0).max_epochs
         12
         """
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; known presets: {sorted(PRESETS)}.")
-        params = copy.deepcopy(PRESETS[name])
-        params.update(overrides)
-        return cls(**params)
+        return cls(**preset_params(name, **overrides))
 
     # ------------------------------------------------------------------ engine
     def _make_engine(self, horizon):
@@ -337,16 +343,19 @@ class STVLMSktimeForecaster(BaseForecaster):
                 f"largest step of fh); got {n_rows}. Give a longer series, a shorter fh or a "
                 "smaller history."
             )
-        if not _enough_rows(n_rows, history, horizon, self.validation_fraction):
-            needed = _rows_needed(history, horizon, self.validation_fraction)
+        try:  # the engine's split rule, on the windows this series gives
+            split_sizes(n_rows - history - horizon + 1, self.validation_fraction, history + horizon - 1)
+        except ValueError:
+            needed = rows_needed(history, horizon, self.validation_fraction)
             raise ValueError(
                 f"{type(self).__name__} needs at least {needed} rows of y to hold out "
                 f"validation_fraction={self.validation_fraction} of the windows (history="
                 f"{history}, horizon={horizon}, and a gap of {history + horizon - 1} windows "
                 f"between training and validation windows); got {n_rows}. Give a longer "
                 "series, or set validation_fraction=0 to train on all windows."
-            )
-        engine.fit(y.to_numpy(dtype=np.float64, na_value=np.nan))
+            ) from None
+        # The frame itself, so that a DatetimeIndex dates the windows (stvlm.as_windows).
+        engine.fit(pd.DataFrame(y.to_numpy(dtype=np.float64, na_value=np.nan), index=y.index, columns=y.columns))
         self.forecaster_ = engine
         self.horizon_ = horizon
         # Rows seen so far, kept current by _update; predict reads its tail. (sktime's
@@ -453,31 +462,3 @@ class STVLMSktimeForecaster(BaseForecaster):
             # the paper's ablations: no SAF, no fine-tuning
             dict(common, history=4, fusion=None, finetune=None, learning_rate=1e-2),
         ]
-
-
-# ---------------------------------------------------------------------- helpers
-def _enough_rows(n_rows, history, horizon, validation_fraction):
-    """Whether the engine can cut and split windows from ``n_rows`` rows.
-
-    Mirrors ``STVLMForecaster._split`` on a series: ``n`` windows, of which
-    ``floor(n * validation_fraction)`` are held out after a gap of
-    ``history + horizon - 1`` windows, and at least one training window.
-    """
-    n = n_rows - history - horizon + 1
-    if n < 1:
-        return False
-    n_val = int(math.floor(n * validation_fraction))
-    return n_val == 0 or n - n_val - (history + horizon - 1) >= 1
-
-
-def _rows_needed(history, horizon, validation_fraction):
-    """Rows from which on every longer series trains, with validation if requested."""
-    gap = history + horizon - 1
-    n = 1
-    if validation_fraction > 0:
-        # smallest n with one held-out window and one training window after the gap;
-        # from there on n - floor(n * f) only grows.
-        n = max(n, int(math.ceil(1 / validation_fraction)))
-        while n - int(math.floor(n * validation_fraction)) - gap < 1:
-            n += 1
-    return n + history + horizon - 1

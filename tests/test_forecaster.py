@@ -19,6 +19,7 @@ from sklearn.model_selection import TimeSeriesSplit, cross_val_score
 
 from stvlm import STVLMForecaster, SpatialToImageTransformer, make_windows
 from stvlm.images import correlation_channels
+from stvlm.training import TrainingLoop
 from stvlm.metrics import masked_mae
 from stvlm.network import BackboneNotAvailableError, trainable_parameter_summary
 
@@ -90,9 +91,9 @@ def test_predict_before_fit_raises():
 
 def test_fit_on_series_records_training(fitted):
     assert fitted.n_features_in_ == N_SENSORS
-    assert len(fitted.history_) == 2
-    assert {"epoch", "train_loss", "val_loss", "lr", "seconds"} <= set(fitted.history_[0])
-    assert all(np.isfinite(h["train_loss"]) and np.isfinite(h["val_loss"]) for h in fitted.history_)
+    assert len(fitted.loss_history_) == 2
+    assert {"epoch", "train_loss", "val_loss", "lr", "seconds"} <= set(fitted.loss_history_[0])
+    assert all(np.isfinite(h["train_loss"]) and np.isfinite(h["val_loss"]) for h in fitted.loss_history_)
     assert fitted.best_epoch_ in (1, 2)
     assert fitted.dtw_scale_ > 0
 
@@ -121,9 +122,22 @@ def test_fit_on_windows_with_targets(series):
     assert model.predict(X[:4]).shape == (4, 3, N_SENSORS)
 
 
+def _split(model, X, y=None):
+    """The training and validation windows the model's fit uses."""
+    from stvlm.data import chronological_split
+
+    return chronological_split(model._front_door(X, y), model.validation_fraction)
+
+
+def _val_loss(model, val):
+    """Masked MAE of a fitted model on validation windows, images as fit caches them."""
+    model._prepare(val, torch.device("cpu"))
+    return -model.score(val)
+
+
 def test_scaling_uses_training_part_only(series):
     model = tiny_model(max_epochs=1, validation_fraction=0.25)
-    train, val = model._split(series[:200], None)
+    train, val = _split(model, series[:200])
     model.fit(series[:200])
     assert model.mean_ == pytest.approx(train.X.mean())
     assert model.std_ == pytest.approx(train.X.std())
@@ -131,7 +145,7 @@ def test_scaling_uses_training_part_only(series):
 
 def test_validation_split_is_chronological_with_gap(series):
     model = tiny_model(validation_fraction=0.25)
-    train, val = model._split(series[:200], None)
+    train, val = _split(model, series[:200])
     n = 200 - 12 - 3 + 1
     assert len(val) == int(n * 0.25)
     # The last training window's last target row comes before the first validation row.
@@ -165,33 +179,31 @@ def test_best_weights_are_restored(series):
     # final network must score exactly the best recorded validation loss.
     model = tiny_model(max_epochs=5, learning_rate=0.05, patience=2)
     model.fit(series[:200])
-    _, val = model._split(series[:200], None)
-    best = model.history_[model.best_epoch_ - 1]["val_loss"]
-    assert best == min(h["val_loss"] for h in model.history_)
-    model._maybe_cache_images(val, torch.device("cpu"))
-    again = model._evaluate_loss(val, torch.device("cpu"), 32)
-    assert again == pytest.approx(best, rel=1e-6)
+    _, val = _split(model, series[:200])
+    best = model.loss_history_[model.best_epoch_ - 1]["val_loss"]
+    assert best == min(h["val_loss"] for h in model.loss_history_)
+    assert _val_loss(model, val) == pytest.approx(best, rel=1e-5)
 
 
 def test_early_stopping_stops_after_patience(series, monkeypatch):
     losses = iter([5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9, 5.0])
-    monkeypatch.setattr(STVLMForecaster, "_evaluate_loss", lambda self, *a: next(losses))
+    monkeypatch.setattr(TrainingLoop, "evaluate", lambda self, *a: next(losses))
     model = tiny_model(max_epochs=8, patience=3).fit(series[:200])
-    assert len(model.history_) == 5  # best at 2, then 3 epochs without gain
+    assert len(model.loss_history_) == 5  # best at 2, then 3 epochs without gain
     assert model.best_epoch_ == 2
 
 
 def test_plateau_schedule_halves_learning_rate(series, monkeypatch):
-    monkeypatch.setattr(STVLMForecaster, "_evaluate_loss", lambda self, *a: 1.0)
+    monkeypatch.setattr(TrainingLoop, "evaluate", lambda self, *a: 1.0)
     model = tiny_model(max_epochs=4, lr_patience=1, patience=10, learning_rate=1e-3).fit(series[:200])
-    lrs = [h["lr"] for h in model.history_]
+    lrs = [h["lr"] for h in model.loss_history_]
     assert lrs[0] == pytest.approx(1e-3)
     assert lrs[-1] == pytest.approx(1e-3 * 0.5 ** (len(lrs) // 2), rel=1e-6) or lrs[-1] < 1e-3
 
 
 def test_ctrl_c_keeps_best_weights(series, monkeypatch):
     calls = {"n": 0}
-    original = STVLMForecaster._evaluate_loss
+    original = TrainingLoop.evaluate
 
     def interrupt_on_third(self, *args):
         calls["n"] += 1
@@ -199,23 +211,23 @@ def test_ctrl_c_keeps_best_weights(series, monkeypatch):
             raise KeyboardInterrupt
         return original(self, *args)
 
-    monkeypatch.setattr(STVLMForecaster, "_evaluate_loss", interrupt_on_third)
+    monkeypatch.setattr(TrainingLoop, "evaluate", interrupt_on_third)
     model = tiny_model(max_epochs=10)
     with pytest.warns(UserWarning, match="interrupted"):
         model.fit(series[:200])
     assert model.interrupted_
-    assert len(model.history_) == 2
-    monkeypatch.setattr(STVLMForecaster, "_evaluate_loss", original)
-    _, val = model._split(series[:200], None)
-    best = model.history_[model.best_epoch_ - 1]["val_loss"]
-    assert model._evaluate_loss(val, torch.device("cpu"), 32) == pytest.approx(best, rel=1e-6)
+    assert len(model.loss_history_) == 2
+    monkeypatch.setattr(TrainingLoop, "evaluate", original)
+    _, val = _split(model, series[:200])
+    best = model.loss_history_[model.best_epoch_ - 1]["val_loss"]
+    assert _val_loss(model, val) == pytest.approx(best, rel=1e-5)
 
 
 def test_verbose_zero_is_silent_and_verbose_shows_progress(series, capfd):
     tiny_model(max_epochs=1, verbose=0).fit(series[:150])
     assert capfd.readouterr().err == ""
     tiny_model(max_epochs=1, verbose=1).fit(series[:150])
-    assert "STVLM fit" in capfd.readouterr().err
+    assert "STVLMForecaster fit" in capfd.readouterr().err
 
 
 # --------------------------------------------------------------------- network variants
@@ -234,7 +246,7 @@ def test_lora_and_saf_weights_change_during_training(series):
     model = tiny_model(max_epochs=1)
     model._check_params()
     torch.manual_seed(0)
-    before = {n: p.detach().clone() for n, p in model._build_network(N_SENSORS).named_parameters()}
+    before = {n: p.detach().clone() for n, p in model._build_module(N_SENSORS).named_parameters()}
     model.fit(series[:150])
     after = dict(model.network_.named_parameters())
     changed = {n for n in before if not torch.equal(before[n], after[n].detach())}
@@ -252,10 +264,10 @@ def test_cached_and_per_batch_images_give_the_same_model(series, test_windows):
 
 
 def test_torch_image_path_matches_numba(series):
-    from stvlm.forecaster import _torch_images
+    from stvlm.kernels import correlation_channels_torch
 
     X, _ = make_windows(series[:60], 12, 3)
-    t = _torch_images(X, 40.0, torch.device("cpu")).numpy()
+    t = correlation_channels_torch(X, 40.0, torch.device("cpu")).numpy()
     np.testing.assert_allclose(t, correlation_channels(X, 40.0), atol=2e-5)
 
 
@@ -282,7 +294,7 @@ def test_nan_in_series_is_masked_and_imputed(series, test_windows):
     s[50, :] = np.inf
     s[100:103, 2] = 0.0  # zeros are missing targets
     model = tiny_model(max_epochs=1).fit(s)
-    assert all(np.isfinite(h["train_loss"]) for h in model.history_)
+    assert all(np.isfinite(h["train_loss"]) for h in model.loss_history_)
     X, _ = test_windows
     Xn = X.copy()
     Xn[0, 3:6, 0] = np.nan
@@ -290,20 +302,17 @@ def test_nan_in_series_is_masked_and_imputed(series, test_windows):
 
 
 def test_loss_ignores_zero_and_nan_targets(fitted, series):
-    train, _ = fitted._split(series[:200], None)
+    from stvlm.training import masked_mae_loss
+
+    train, _ = _split(fitted, series[:200])
     idx = np.arange(8)
-    loss, n = fitted._batch_loss(train, idx, torch.device("cpu"))
-    y = train.y.copy()
-    y[idx[0], 0, 0] = 0.0
-    y[idx[1], 1, 1] = np.nan
-    masked = type(train)(train.X, y, train.channels)
-    with torch.no_grad():
-        fitted.network_.eval()
-        pred = fitted.predict(train.X[idx])
-    expected = masked_mae(y[idx], pred)
-    loss_m, n_m = fitted._batch_loss(masked, idx, torch.device("cpu"))
-    assert n_m == n - 2
-    assert float(loss_m.detach()) == pytest.approx(expected, rel=1e-4)
+    pred = fitted.predict(train.X[idx])
+    y = train.y[idx].copy()
+    y[0, 0, 0] = 0.0
+    y[1, 1, 1] = np.nan
+    loss, n = masked_mae_loss(torch.as_tensor(pred), torch.as_tensor(y))
+    assert n == y.size - 2
+    assert float(loss) == pytest.approx(masked_mae(y, pred), rel=1e-12)
 
 
 def test_all_nan_sensor_is_a_clear_error(series):
@@ -362,7 +371,7 @@ def test_one_d_input():
 
 
 def test_series_shorter_than_history_plus_horizon():
-    with pytest.raises(ValueError, match="history \\+ horizon = 15"):
+    with pytest.raises(ValueError, match="history \\+ horizon = 12 \\+ 3 = 15"):
         tiny_model().fit(np.ones((14, 3)))
 
 
@@ -408,7 +417,7 @@ def test_image_size_smaller_than_sensor_count(series):
 def test_batch_size_larger_than_data_warns_and_trains(series):
     with pytest.warns(UserWarning, match="batch_size=500 is larger"):
         model = tiny_model(max_epochs=1, batch_size=500).fit(series[:120])
-    assert len(model.history_) == 1
+    assert len(model.loss_history_) == 1
 
 
 def test_windows_without_targets(series):

@@ -22,7 +22,8 @@ from stvlm import (
     make_windows,
     spectral_corr_matrix,
 )
-from stvlm.images import correlation_channels, torch_images
+from stvlm.images import correlation_channels
+from stvlm.kernels._channels import torch_images
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -193,13 +194,13 @@ def test_non_cpu_device_runs_the_torch_kernels(X, monkeypatch):
     # that code path on any machine.
     import torch
 
-    from stvlm import images
+    from stvlm import images, kernels
 
     cpu = SpatialToImageTransformer(dtype="float64").fit(X)
     calls = []
-    original = images._torch_call
-    monkeypatch.setattr(images, "_torch_call", lambda *a: calls.append(a[0]) or original(*a))
-    monkeypatch.setattr(images, "_resolve_device", lambda device: torch.device("cpu", 0))
+    original = kernels._torch_call
+    monkeypatch.setattr(kernels, "_torch_call", lambda *a: calls.append(a[0]) or original(*a))
+    monkeypatch.setattr(images, "resolve_device", lambda device: torch.device("cpu", 0))
     dev = SpatialToImageTransformer(dtype="float64", device="cuda").fit(X)
     out = dev.transform(X)
     assert "dtw" in calls

@@ -340,12 +340,18 @@ def test_pipeline_on_windows_fits_predicts_and_scores(series):
     assert pipe.score(X[50:], y[50:]) == pytest.approx(-masked_mae(y[50:], pipe.predict(X[50:])))
 
 
+def _split(model, X, y=None):
+    from stvlm.data import chronological_split
+
+    return chronological_split(model._front_door(X, y), model.validation_fraction)
+
+
 def test_images_of_a_series_keep_the_series_validation_split(series):
     model = tiny_forecaster(validation_fraction=0.25)
     images = SpatialToImageTransformer(history=H, horizon=F).fit_transform(series)
     assert images.from_series and images.targets.shape == (len(images), F, N)
-    train_s, val_s = model._split(series, None)
-    train_i, val_i = model._split(images, None)
+    train_s, val_s = _split(model, series)
+    train_i, val_i = _split(model, images)
     for a, b in ((train_s, train_i), (val_s, val_i)):
         np.testing.assert_array_equal(a.X, b.X)
         np.testing.assert_array_equal(a.y, b.y)
@@ -353,7 +359,7 @@ def test_images_of_a_series_keep_the_series_validation_split(series):
     assert len(images) - len(train_i) - len(val_i) == H + F - 1
     # Windows given with y (no series behind them) are split without a gap.
     Xw, yw = make_windows(series, H, F)
-    train_w, val_w = model._split(Xw, yw)
+    train_w, val_w = _split(model, Xw, yw)
     assert len(train_w) + len(val_w) == len(Xw)
     # A subset that is not consecutive is no longer a series' windows.
     assert not images[::2].from_series and images[5:40].from_series
@@ -362,7 +368,7 @@ def test_images_of_a_series_keep_the_series_validation_split(series):
 @pytest.mark.parametrize("s2i", [dict(history=H, horizon=F + 1), dict(history=H + 1, horizon=F)])
 def test_transformer_and_forecaster_must_agree(series, s2i):
     pipe = tiny_pipeline(SpatialToImageTransformer(**s2i))
-    with pytest.raises(ValueError, match=r"SpatialToImageTransformer\(history=\d, horizon=\d\), but STVLMForecaster"):
+    with pytest.raises(ValueError, match=r"SpatialToImageTransformer\(history=\d, horizon=\d\), but the forecaster has"):
         pipe.fit(series)
 
 

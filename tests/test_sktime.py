@@ -25,8 +25,9 @@ from sktime.split import ExpandingWindowSplitter, SlidingWindowSplitter  # noqa:
 from sktime.utils.estimator_checks import check_estimator  # noqa: E402
 
 from stvlm import STVLMForecaster  # noqa: E402
-from stvlm.forecaster import PRESETS  # noqa: E402
-from stvlm.sktime import STVLMSktimeForecaster, _enough_rows, _rows_needed  # noqa: E402
+from stvlm.data import as_windows, chronological_split, rows_needed  # noqa: E402
+from stvlm.presets import MODEL_PRESETS as PRESETS  # noqa: E402
+from stvlm.sktime import STVLMSktimeForecaster  # noqa: E402
 
 TINY = dict(
     hidden_size=32,
@@ -325,7 +326,7 @@ def test_too_short_series_says_how_many_rows(y):
 def test_too_short_for_validation_says_how_many_rows(y):
     # 12 + 12 with validation_fraction=0.2: 28 ... 51 rows (5 ... 28 windows) cannot
     # hold out a window after the 23-window gap; 52 can (29 windows: 1 held out, 5 trained).
-    assert _rows_needed(12, 12, 0.2) == 52
+    assert rows_needed(12, 12, 0.2) == 52
     f = tiny(history=12, validation_fraction=0.2)
     with pytest.raises(ValueError, match=r"at least 52 rows.*got 40.*validation_fraction=0"):
         f.fit(make_frame(T=40), fh=list(range(1, 13)))
@@ -333,18 +334,24 @@ def test_too_short_for_validation_says_how_many_rows(y):
 
 @pytest.mark.parametrize("history,horizon", [(2, 1), (3, 3), (6, 4), (12, 12)])
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.2, 0.5])
-def test_row_check_agrees_with_the_engines_split(history, horizon, fraction):
+def test_row_check_agrees_with_the_engines_split(history, horizon, fraction, monkeypatch):
     """The wrapper's row count check is the engine's split rule (no training here)."""
-    engine = STVLMForecaster(history=history, horizon=horizon, validation_fraction=fraction)
-    needed = _rows_needed(history, horizon, fraction)
+    monkeypatch.setattr(STVLMForecaster, "fit", lambda self, X, y=None: self)
+    needed = rows_needed(history, horizon, fraction)
     for T in range(1, needed + 15):
         series = np.random.default_rng(T).normal(size=(T, 2))
         try:
-            engine._split(series, None)
+            chronological_split(as_windows(series, history=history, horizon=horizon), fraction)
             engine_ok = True
         except ValueError:
             engine_ok = False
-        assert _enough_rows(T, history, horizon, fraction) == engine_ok, T
+        wrapper = STVLMSktimeForecaster(history=history, validation_fraction=fraction, device="cpu")
+        try:
+            wrapper.fit(pd.DataFrame(series), fh=list(range(1, horizon + 1)))
+            wrapper_ok = True
+        except ValueError:
+            wrapper_ok = False
+        assert wrapper_ok == engine_ok, T
         if T >= needed:
             assert engine_ok, T
 

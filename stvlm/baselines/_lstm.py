@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._training import _NeuralWindowForecaster
+from .._validation import check_positive_int, check_real
+from ._neural import _NeuralWindowForecaster
 
 __all__ = ["LSTMForecaster"]
 
@@ -48,13 +49,18 @@ class LSTMForecaster(_NeuralWindowForecaster):
     validation_fraction : float, default=0.2
         Chronological share of the windows held out for early stopping (``0``: none).
     null_value : float or None, default=0.0
-        Target value treated as missing in the loss (NaN always is).
+        Target value treated as missing in the loss and in ``score`` (NaN always is).
+    threshold : float or None, default=None
+        Targets with ``|y| < threshold`` are missing too (:func:`stvlm.metrics.target_mask`).
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"auto"`` or a torch device string.
     random_state : int or None, default=None
         Seed of weights and batch order.
     verbose : int, default=0
         ``1`` shows a progress bar over epochs.
+    callbacks : list of callable or None, default=None
+        Called after every epoch as ``callback(model, record)``; a truthy return
+        stops training.
 
     Attributes
     ----------
@@ -62,11 +68,15 @@ class LSTMForecaster(_NeuralWindowForecaster):
         The trained network.
     mean_, std_ : float
         z-score of the inputs (training windows).
-    history_ : list of dict
+    loss_history_ : list of dict
         Per epoch: ``epoch``, ``train_loss``, ``val_loss`` (MAE in data units), ``lr``,
         ``seconds``.
     best_epoch_ : int
         Epoch whose weights were kept.
+    best_score_ : float
+        Negative masked MAE of that epoch.
+    interrupted_ : bool
+        Whether Ctrl-C stopped training (the best weights so far are kept).
     n_features_in_ : int
         Sensors seen in ``fit``.
 
@@ -98,9 +108,11 @@ class LSTMForecaster(_NeuralWindowForecaster):
         lr_factor=0.5,
         validation_fraction=0.2,
         null_value=0.0,
+        threshold=None,
         device="cpu",
         random_state=None,
         verbose=0,
+        callbacks=None,
     ):
         self.history = history
         self.horizon = horizon
@@ -116,46 +128,18 @@ class LSTMForecaster(_NeuralWindowForecaster):
         self.lr_factor = lr_factor
         self.validation_fraction = validation_fraction
         self.null_value = null_value
+        self.threshold = threshold
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
 
-    def _check_params(self):
-        from .._validation import check_positive_int
-        from ..forecaster import _check_real
-
+    def _check_model_params(self):
         check_positive_int(self.hidden_size, "hidden_size")
         check_positive_int(self.num_layers, "num_layers")
-        _check_real(self.dropout, "dropout", low=0, high=1, high_open=True)
+        check_real(self.dropout, "dropout", low=0, high=1, high_open=True)
 
     def _build_module(self, n_sensors):
         from ._modules import Seq2SeqLSTM
 
         return Seq2SeqLSTM(self.horizon, self.hidden_size, self.num_layers, self.dropout)
-
-    def fit(self, X, y=None):
-        """Train the network.
-
-        Parameters
-        ----------
-        X : array-like of shape (T, n_sensors) or (n_windows, history, n_sensors)
-            A series, from which windows are cut (``y`` must be None; the last
-            ``validation_fraction`` of windows, after a gap of ``history + horizon - 1``
-            windows, validate), or windows with targets ``y``.
-        y : array-like of shape (n_windows, horizon, n_sensors), optional
-            Targets of windows ``X``.
-
-        Returns
-        -------
-        self
-        """
-        return super().fit(X, y, None)
-
-    def predict(self, X):
-        """Forecast windows ``X`` of shape (n_windows, history, n_sensors).
-
-        Returns
-        -------
-        ndarray of shape (n_windows, horizon, n_sensors)
-        """
-        return self._predict(X, None)

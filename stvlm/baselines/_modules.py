@@ -1,7 +1,7 @@
 """The torch modules of the neural baselines (imported only when one is built).
 
-Both map scaled windows ``x (B, history, N)`` and time-of-day slots ``tod (B,)`` (or
-``None``) to scaled forecasts ``(B, horizon, N)``.
+Both map scaled windows ``x (B, history, N)`` and the time-of-day slot of each window's
+last history step ``tod (B,)`` (or ``None``) to scaled forecasts ``(B, horizon, N)``.
 """
 
 from __future__ import annotations
@@ -41,12 +41,11 @@ class STIDModule(nn.Module):
 
     def forward(self, x, tod):
         B, _, N = x.shape
-        last = (tod + self.history - 1) % self.steps_per_day  # STID embeds the last input step
         parts = [self.series_proj(x.transpose(1, 2))]
         if self.node_emb is not None:
             parts.append(self.node_emb.unsqueeze(0).expand(B, N, -1))
         if self.tod_emb is not None:
-            parts.append(self.tod_emb[last].unsqueeze(1).expand(B, N, -1))
+            parts.append(self.tod_emb[tod].unsqueeze(1).expand(B, N, -1))
         h = torch.cat(parts, dim=-1)
         return self.head(self.blocks(h)).transpose(1, 2)
 

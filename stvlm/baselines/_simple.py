@@ -7,7 +7,9 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_positive_int, check_series, check_windows
+from .._validation import _as_float_array, check_positive_int, check_series, check_windows, impute_nonfinite
+from ..data import Windows, as_windows, slots_of_rows
+from ._neural import _windows_with_time
 
 __all__ = ["HistoricalAverageForecaster", "LastValueForecaster", "SeasonalNaiveForecaster"]
 
@@ -47,28 +49,39 @@ class LastValueForecaster(BaseEstimator):
         self
         """
         check_positive_int(self.horizon, "horizon")
-        X = np.asarray(X)
-        self.n_features_in_ = check_series(X).shape[1] if X.ndim == 2 else check_windows(X, min_history=1).shape[2]
+        self.n_features_in_ = _n_sensors(X)
         return self
 
     def predict(self, X):
-        """Forecast windows ``X`` of shape (n_windows, history, N)."""
+        """Forecast windows ``X`` of shape (n_windows, history, N).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_windows, history, N) or Windows
+
+        Returns
+        -------
+        ndarray of shape (n_windows, horizon, N)
+        """
         check_is_fitted(self, "n_features_in_")
-        X = check_windows(X, min_history=1, dtype=np.float64)
-        if X.shape[2] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[2]} sensors; fitted with {self.n_features_in_}.")
+        X = _predict_windows(self, X).X
         return np.repeat(X[:, -1:, :], self.horizon, axis=1)
 
 
 class HistoricalAverageForecaster(BaseEstimator):
     """Forecast each step by the sensor's mean at that time of day in the training series.
 
+    Time reaches the model through the data: the training series is dated by its
+    DatetimeIndex (a DataFrame) or by ``first_time_index``, and the windows given to
+    :meth:`predict` by :class:`stvlm.Windows` (``time_of_day`` = slot of each window's
+    last history step).
+
     Parameters
     ----------
     steps_per_day : int, default=288
         Steps in a day (288 for 5-minute data).
     first_time_index : int, default=0
-        Time-of-day slot of the training series' first row.
+        Time-of-day slot of the first row of a bare training series.
     history : int, default=12
         Steps in each window given to :meth:`predict`.
     horizon : int, default=12
@@ -86,9 +99,13 @@ class HistoricalAverageForecaster(BaseEstimator):
     >>> from stvlm.baselines import HistoricalAverageForecaster
     >>> series = np.tile(np.arange(4.0), 3)[:, None]           # a day of 4 steps, 3 days
     >>> ha = HistoricalAverageForecaster(steps_per_day=4, history=2, horizon=2).fit(series)
-    >>> ha.predict(series[None, :2], time_of_day=[0])[0, :, 0]  # slots 2 and 3
+    >>> from stvlm import Windows
+    >>> X = Windows(series[None, :2], time_of_day=[1], steps_per_day=4)  # ends at slot 1
+    >>> ha.predict(X)[0, :, 0]  # slots 2 and 3
     array([2., 3.])
     """
+
+    _uses_time_of_day = True
 
     def __init__(self, steps_per_day=288, first_time_index=0, history=12, horizon=12):
         self.steps_per_day = steps_per_day
@@ -101,8 +118,8 @@ class HistoricalAverageForecaster(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (T, N)
-            The training series.
+        X : array-like of shape (T, N) or DataFrame
+            The training series (a DataFrame's DatetimeIndex gives the slots).
         y : ignored
 
         Returns
@@ -112,8 +129,10 @@ class HistoricalAverageForecaster(BaseEstimator):
         spd = check_positive_int(self.steps_per_day, "steps_per_day")
         check_positive_int(self.history, "history")
         check_positive_int(self.horizon, "horizon")
+        if not isinstance(self.first_time_index, (int, np.integer)) or isinstance(self.first_time_index, bool):
+            raise TypeError(f"first_time_index must be an int; got {self.first_time_index!r}.")
         series = check_series(X)
-        slots = (self.first_time_index + np.arange(series.shape[0])) % spd
+        slots = slots_of_rows(X, spd, int(self.first_time_index))
         sums = np.zeros((spd, series.shape[1]))
         counts = np.zeros((spd, series.shape[1]))
         ok = np.isfinite(series)
@@ -124,25 +143,28 @@ class HistoricalAverageForecaster(BaseEstimator):
         self.n_features_in_ = series.shape[1]
         return self
 
-    def predict(self, X, time_of_day):
-        """Forecast windows ``X`` whose first history steps fall at slots ``time_of_day``.
+    def predict(self, X, time_of_day=None):
+        """Forecast windows by the training profile at the slots that follow them.
 
         Parameters
         ----------
-        X : array-like of shape (n_windows, history, N)
-        time_of_day : array-like of int, shape (n_windows,)
-            Slot of each window's first history step.
+        X : Windows or array-like of shape (n_windows, history, N)
+            Windows that carry their time of day (:class:`stvlm.Windows`).
+        time_of_day : array-like of int, shape (n_windows,), optional
+            Deprecated: slot of each window's *first* history step, for bare windows.
 
         Returns
         -------
         ndarray of shape (n_windows, horizon, N)
         """
+        from ._neural import _check_time
+
         check_is_fitted(self, "profile_")
-        X = check_windows(X, min_history=1)
-        tod = np.asarray(time_of_day, dtype=np.int64).reshape(-1)
-        if tod.shape[0] != X.shape[0]:
-            raise ValueError(f"time_of_day has {tod.shape[0]} entries for {X.shape[0]} windows.")
-        steps = (tod[:, None] + self.history + np.arange(self.horizon)) % self.steps_per_day
+        if time_of_day is not None:
+            X = _windows_with_time(self, X, None, time_of_day, "predict")
+        w = _predict_windows(self, X, history=self.history)
+        _check_time(self, w)
+        steps = (w.time_of_day[:, None] + 1 + np.arange(self.horizon)) % self.steps_per_day
         return self.profile_[steps]
 
 
@@ -208,12 +230,15 @@ class SeasonalNaiveForecaster(BaseEstimator):
                 f"horizon={horizon} is longer than season={season}: the value one season "
                 "earlier would itself be a forecast step."
             )
-        X = np.asarray(X)
-        self.n_features_in_ = check_series(X).shape[1] if X.ndim == 2 else check_windows(X, min_history=1).shape[2]
+        self.n_features_in_ = _n_sensors(X)
         return self
 
     def predict(self, X):
         """Forecast windows ``X`` of shape (n_windows, history >= season, N).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_windows, history, N) or Windows
 
         Returns
         -------
@@ -224,10 +249,8 @@ class SeasonalNaiveForecaster(BaseEstimator):
         ValueError
             If the windows are shorter than ``season`` or have another sensor count.
         """
-        from .._validation import _as_float_array, impute_nonfinite
-
         check_is_fitted(self, "n_features_in_")
-        arr = _as_float_array(X, "X")
+        arr = X.X if isinstance(X, Windows) else _as_float_array(X, "X")
         # Check the shape on one step: long windows are often a strided view that a full
         # contiguous copy would multiply in memory.
         check_windows(arr[:, :1] if arr.ndim == 3 else arr, min_history=1)
@@ -248,3 +271,23 @@ class SeasonalNaiveForecaster(BaseEstimator):
             fixed = impute_nonfinite(np.array(arr[bad, : start + self.horizon], dtype=np.float64))
             out[bad] = fixed[:, start:]
         return out
+
+
+def _n_sensors(X):
+    """Sensors of a series or of windows given to ``fit``."""
+    if isinstance(X, Windows):
+        return X.n_sensors
+    arr = _as_float_array(X, "X")
+    return check_series(arr).shape[1] if arr.ndim == 2 else check_windows(arr, min_history=1).shape[2]
+
+
+def _predict_windows(model, X, history=None):
+    """Windows given to ``predict``, through the data front door; sensors checked."""
+    if not isinstance(X, Windows) and not hasattr(X, "channels"):
+        X = check_windows(X, min_history=1, dtype=np.float64)  # a 2-D X is refused, not cut
+    w = as_windows(
+        X, history=history or 1, horizon=model.horizon, require_targets=False, any_history=history is None
+    )
+    if w.n_sensors != model.n_features_in_:
+        raise ValueError(f"X has {w.n_sensors} sensors; fitted with {model.n_features_in_}.")
+    return w

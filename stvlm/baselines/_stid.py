@@ -3,7 +3,10 @@ day, through a residual MLP (Shao et al., "Spatial-Temporal Identity", CIKM 2022
 
 from __future__ import annotations
 
-from ._training import _NeuralWindowForecaster
+import numbers
+
+from .._validation import check_positive_int, check_real
+from ._neural import _NeuralWindowForecaster, _windows_with_time
 
 __all__ = ["STIDForecaster"]
 
@@ -29,11 +32,12 @@ class STIDForecaster(_NeuralWindowForecaster):
     steps_per_day : int, default=288
         Time-of-day slots (288 for 5-minute data, 96 for 15-minute data).
     first_time_index : int, default=0
-        Slot of the first row of a series given to :meth:`fit`.
+        Slot of the first row of a bare series given to :meth:`fit` or :meth:`score`
+        (a DataFrame's DatetimeIndex gives the slots itself).
     embed_dim, node_dim, tod_dim : int, default=32
         Widths of the window projection and the two embeddings (STID's defaults).
         ``node_dim=0`` or ``tod_dim=0`` drops that embedding (STID's ablations); with
-        ``tod_dim=0``, ``predict`` still takes ``time_of_day`` but does not use it.
+        ``tod_dim=0`` the windows need no time of day.
     num_layers : int, default=3
         Residual MLP blocks.
     dropout : float, default=0.15
@@ -55,13 +59,18 @@ class STIDForecaster(_NeuralWindowForecaster):
     validation_fraction : float, default=0.2
         Chronological share of the windows held out for early stopping (``0``: none).
     null_value : float or None, default=0.0
-        Target value treated as missing in the loss (NaN always is).
+        Target value treated as missing in the loss and in ``score`` (NaN always is).
+    threshold : float or None, default=None
+        Targets with ``|y| < threshold`` are missing too (:func:`stvlm.metrics.target_mask`).
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"auto"`` or a torch device string.
     random_state : int or None, default=None
         Seed of weights and batch order.
     verbose : int, default=0
         ``1`` shows a progress bar over epochs.
+    callbacks : list of callable or None, default=None
+        Called after every epoch as ``callback(model, record)``; a truthy return
+        stops training.
 
     Attributes
     ----------
@@ -69,11 +78,15 @@ class STIDForecaster(_NeuralWindowForecaster):
         The trained network.
     mean_, std_ : float
         z-score of the inputs (training windows).
-    history_ : list of dict
+    loss_history_ : list of dict
         Per epoch: ``epoch``, ``train_loss``, ``val_loss`` (MAE in data units), ``lr``,
         ``seconds``.
     best_epoch_ : int
         Epoch whose weights were kept.
+    best_score_ : float
+        Negative masked MAE of that epoch.
+    interrupted_ : bool
+        Whether Ctrl-C stopped training (the best weights so far are kept).
     n_features_in_ : int
         Sensors seen in ``fit``.
 
@@ -84,6 +97,12 @@ class STIDForecaster(_NeuralWindowForecaster):
     learn a weekday from. The module is a plain ``torch.nn.Module`` and runs on any
     device.
 
+    **Time.** The time of day reaches the model through the data: a bare series is
+    dated by ``first_time_index``, a DataFrame by its DatetimeIndex, and windows by
+    :class:`stvlm.Windows` (``time_of_day`` = slot of each window's last history step;
+    a benchmark protocol's ``test_data()`` carries it). The ``time_of_day`` argument of
+    ``fit`` and ``predict`` (slot of the *first* history step) is deprecated.
+
     Examples
     --------
     >>> import numpy as np
@@ -93,12 +112,11 @@ class STIDForecaster(_NeuralWindowForecaster):
     >>> series = 10 + np.sin(2 * np.pi * t / 48)[:, None] + 0.1 * rng.standard_normal((400, 3))
     >>> model = STIDForecaster(history=6, horizon=3, steps_per_day=48, max_epochs=2,
     ...                        random_state=0).fit(series)
-    >>> X = series[None, -6:]
-    >>> model.predict(X, time_of_day=[(400 - 6) % 48]).shape
+    >>> from stvlm import Windows
+    >>> X = Windows(series[None, -6:], time_of_day=[(400 - 1) % 48], steps_per_day=48)
+    >>> model.predict(X).shape
     (1, 3, 3)
     """
-
-    _uses_time_of_day = True
 
     def __init__(
         self,
@@ -120,9 +138,11 @@ class STIDForecaster(_NeuralWindowForecaster):
         lr_factor=0.5,
         validation_fraction=0.2,
         null_value=0.0,
+        threshold=None,
         device="cpu",
         random_state=None,
         verbose=0,
+        callbacks=None,
     ):
         self.history = history
         self.horizon = horizon
@@ -142,19 +162,23 @@ class STIDForecaster(_NeuralWindowForecaster):
         self.lr_factor = lr_factor
         self.validation_fraction = validation_fraction
         self.null_value = null_value
+        self.threshold = threshold
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
 
-    def _check_params(self):
-        from .._validation import check_positive_int
-        from ..forecaster import _check_real
+    @property
+    def _uses_time_of_day(self):
+        return not isinstance(self.tod_dim, numbers.Integral) or self.tod_dim != 0
 
+    def _check_model_params(self):
         for name in ("embed_dim", "num_layers"):
             check_positive_int(getattr(self, name), name)
         for name in ("node_dim", "tod_dim"):
             check_positive_int(getattr(self, name), name, minimum=0)
-        _check_real(self.dropout, "dropout", low=0, high=1, high_open=True)
+        check_real(self.dropout, "dropout", low=0, high=1, high_open=True)
+        super()._check_model_params()
 
     def _build_module(self, n_sensors):
         from ._modules import STIDModule
@@ -165,22 +189,44 @@ class STIDForecaster(_NeuralWindowForecaster):
         )
 
     def fit(self, X, y=None, time_of_day=None):
-        return super().fit(X, y, time_of_day)
-
-    fit.__doc__ = _NeuralWindowForecaster.fit.__doc__
-
-    def predict(self, X, time_of_day):
-        """Forecast windows.
+        """Train the network.
 
         Parameters
         ----------
-        X : array-like of shape (n_windows, history, n_sensors)
-        time_of_day : array-like of int, shape (n_windows,)
-            Slot of each window's first history step (as for
-            :class:`HistoricalAverageForecaster`).
+        X : array-like of shape (T, n_sensors), DataFrame, (n_windows, history, n_sensors) or Windows
+            A series (dated by its DatetimeIndex, else by ``first_time_index``), or
+            windows with targets ``y`` that carry their time of day
+            (:class:`stvlm.Windows`). The last ``validation_fraction`` of the windows
+            validate (after a gap of ``history + horizon - 1`` windows for a series).
+        y : array-like of shape (n_windows, horizon, n_sensors), optional
+            Targets of windows ``X``.
+        time_of_day : array-like of int, shape (n_windows,), optional
+            Deprecated: the slot of each window's *first* history step, for bare
+            windows. Use :class:`stvlm.Windows` instead.
 
         Returns
         -------
-        ndarray of shape (n_windows, horizon, n_sensors)
+        self
         """
-        return self._predict(X, time_of_day)
+        if time_of_day is not None:  # deprecated: time comes with the data
+            X, y = _windows_with_time(self, X, y, time_of_day, "fit"), None
+        return super().fit(X, y)
+
+    def predict(self, X, time_of_day=None):
+        """Forecast the next ``horizon`` steps of each window.
+
+        Parameters
+        ----------
+        X : Windows or array-like of shape (n_windows, history, n_sensors)
+            Windows that carry their time of day (:class:`stvlm.Windows`; e.g.
+            ``Protocol.test_data()``). Bare windows need ``tod_dim=0``.
+        time_of_day : array-like of int, shape (n_windows,), optional
+            Deprecated: the slot of each window's *first* history step.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_windows, horizon, n_sensors)
+        """
+        if time_of_day is not None:  # deprecated: time comes with the data
+            X = _windows_with_time(self, X, None, time_of_day, "predict")
+        return super().predict(X)

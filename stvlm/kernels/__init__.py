@@ -6,7 +6,8 @@ Each public function takes windows ``(n_windows, history, n_sensors)`` and retur
 Two implementations sit behind them: numba kernels for the CPU (``backend="numba"``)
 and batched torch kernels for any device (``backend="torch"``). On the CPU, batches big
 enough to repay a compile use DTW and cross-correlation kernels unrolled for their
-history length (``_unrolled``), with the same results bit for bit.
+history length (``_unrolled``), with the same results bit for bit. :func:`correlation_channels` assembles the three into
+the images of :class:`~stvlm.SpatialToImageTransformer` and the forecaster.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import numpy as np
 
 from .._validation import check_windows, impute_nonfinite
 
-__all__ = ["dtw_matrix", "lagged_xcorr_matrix", "spectral_corr_matrix"]
+__all__ = [
+    "correlation_channels",
+    "correlation_channels_torch",
+    "dtw_matrix",
+    "fit_dtw_scale",
+    "lagged_xcorr_matrix",
+    "spectral_corr_matrix",
+]
 
 # A series counts as flat (constant, or a sensor reading 0 throughout) when its spread
 # is below this fraction of its magnitude, or below _FLAT_ATOL in absolute terms: its
@@ -310,3 +318,6 @@ spectral_corr_matrix.__doc__ = (
             [0., 0., 0.]]])
 """
 )
+
+
+from ._channels import correlation_channels, correlation_channels_torch, fit_dtw_scale  # noqa: E402

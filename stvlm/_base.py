@@ -1,0 +1,291 @@
+"""What every trained window forecaster shares, as scikit-learn's ``_BaseRidge`` serves
+its ridge estimators: input through the data front door, the chronological split,
+z-scoring, the training loop, batched prediction and the masked-MAE score.
+
+A model subclasses :class:`BaseWindowForecaster` and fills in a few hooks: its own
+parameter checks, the torch module, the inputs of a batch and the forward pass.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._device import torch_device
+from ._validation import _as_float_array, check_positive_int, check_real
+from .data import as_windows, check_sensors_have_data, chronological_split
+from .metrics import masked_mae
+
+
+class BaseWindowForecaster(RegressorMixin, BaseEstimator):
+    """Base of the trained forecasters of windows ``(n, history, N) -> (n, horizon, N)``.
+
+    Not public. Subclasses set ``_module_attr`` (the fitted module's attribute name)
+    and implement ``_build_module``; the other hooks have defaults.
+    """
+
+    #: Name of the fitted torch module's attribute.
+    _module_attr = "module_"
+
+    # ------------------------------------------------------------------ hooks
+    def _check_model_params(self):
+        """Checks of the parameters only this model has."""
+
+    def _clock(self):
+        """Keywords of :func:`stvlm.as_windows` that date a bare series (none by default)."""
+        return {}
+
+    def _setup(self, train, device):
+        """Learn what the module needs from the training windows, before it is built."""
+
+    def _build_module(self, n_sensors):
+        raise NotImplementedError
+
+    def _prepare(self, windows, device):
+        """Precompute per-window data once per fit (e.g. images)."""
+
+    def _check_predict_data(self, windows):
+        """Refuse windows this fitted model cannot forecast."""
+
+    def _inputs(self, windows, idx, device):
+        """Module inputs of windows ``idx``: the z-scored windows by default."""
+        import torch
+
+        x = (windows.filled()[idx] - self.mean_) / self.std_
+        return (torch.as_tensor(x, dtype=torch.float32, device=device),)
+
+    def _forward(self, module, inputs, device):
+        """Scaled forecast of a batch."""
+        return module(*inputs)
+
+    def _batch(self, windows, idx, device):
+        """Inputs and targets (data units) of windows ``idx``."""
+        import torch
+
+        y = torch.as_tensor(np.asarray(windows.y[idx], dtype=np.float32), device=device)
+        return self._inputs(windows, idx, device), y
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        history = check_positive_int(self.history, "history")
+        horizon = check_positive_int(self.horizon, "horizon")
+        for name in ("batch_size", "max_epochs", "patience", "lr_patience"):
+            check_positive_int(getattr(self, name), name)
+        check_real(self.learning_rate, "learning_rate", low=0, low_open=True)
+        check_real(getattr(self, "weight_decay", 0.0), "weight_decay", low=0)
+        check_real(self.lr_factor, "lr_factor", low=0, high=1, low_open=True, high_open=True)
+        check_real(self.validation_fraction, "validation_fraction", low=0, high=1, high_open=True)
+        if self.null_value is not None:
+            check_real(self.null_value, "null_value")
+        if self.threshold is not None:
+            check_real(self.threshold, "threshold", low=0)
+        if self.callbacks is not None and not all(callable(cb) for cb in self.callbacks):
+            raise TypeError(f"callbacks must be None or a list of callables; got {self.callbacks!r}.")
+        self._check_model_params()
+        return history, horizon
+
+    def _front_door(self, X, y=None, require_targets=True):
+        return as_windows(
+            X, y, history=self.history, horizon=self.horizon, require_targets=require_targets, **self._clock()
+        )
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None):
+        """Train the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (T, n_sensors), DataFrame, (n_windows, history, n_sensors), Windows or CorrelationImages
+            A series, from which windows are cut (``y`` must be None; a DataFrame's
+            DatetimeIndex dates the windows), whose last ``validation_fraction`` of
+            windows (after a gap of ``history + horizon - 1`` windows, so no row is
+            shared) validates; or windows with targets ``y`` (the last
+            ``validation_fraction`` validate, no gap); or
+            :class:`~stvlm.Windows`. NaN/inf are masked in the loss and imputed
+            (forward/backward fill) in the inputs.
+        y : array-like of shape (n_windows, horizon, n_sensors), optional
+            Targets of windows ``X``.
+
+        Returns
+        -------
+        self
+        """
+        import torch
+
+        from .training import TrainingLoop
+
+        self._check_params()
+        device = torch_device(self.device)
+        data = self._front_door(X, y)
+        check_sensors_have_data(data)
+        train, val = chronological_split(data, self.validation_fraction)
+
+        # z-score from the training part only (one mean and std over all sensors).
+        values = train.X[np.isfinite(train.X)]
+        self.mean_ = float(values.mean())
+        std = float(values.std())
+        self.std_ = std if std > 0 else 1.0
+        self.n_features_in_ = train.n_sensors
+
+        seed = self.random_state
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        self._setup(train, device)
+        module = self._build_module(self.n_features_in_).to(device)
+        setattr(self, self._module_attr, module)
+
+        batch_size = self.batch_size
+        if batch_size > len(train):
+            warnings.warn(
+                f"batch_size={batch_size} is larger than the {len(train)} training windows; "
+                f"using batches of {len(train)}.",
+                UserWarning,
+                stacklevel=2,
+            )
+            batch_size = len(train)
+        for part in (train, val):
+            if part is not None:
+                self._prepare(part, device)
+
+        def forward(inputs):
+            return self._forward(module, inputs, device).float() * self.std_ + self.mean_
+
+        def source(windows):
+            return None if windows is None else (lambda idx: self._batch(windows, idx, device))
+
+        loop = TrainingLoop(
+            forward,
+            max_epochs=self.max_epochs,
+            batch_size=batch_size,
+            learning_rate=self.learning_rate,
+            weight_decay=getattr(self, "weight_decay", 0.0),
+            patience=self.patience,
+            lr_patience=self.lr_patience,
+            lr_factor=self.lr_factor,
+            null_value=self.null_value,
+            threshold=self.threshold,
+            callbacks=self.callbacks,
+            verbose=self.verbose,
+            desc=f"{type(self).__name__} fit",
+        )
+        result = loop.fit(
+            module, source(train), len(train), source(val), 0 if val is None else len(val), rng=rng, owner=self
+        )
+        self.loss_history_ = result.loss_history
+        self.best_epoch_ = result.best_epoch
+        self.best_score_ = -result.best_loss if np.isfinite(result.best_loss) else float("nan")
+        self.interrupted_ = result.interrupted
+        return self
+
+    # ------------------------------------------------------------------ predict
+    def _predict_data(self, X):
+        check_is_fitted(self, self._module_attr)
+        if not hasattr(X, "n_windows") and not hasattr(X, "channels"):
+            ndim = getattr(_as_float_array(X, "X"), "ndim", None)
+            if ndim == 2:
+                raise ValueError(
+                    f"predict takes windows (n_windows, history, n_sensors); got a 2-D array {np.shape(X)}. "
+                    "Cut windows with stvlm.make_windows, or forecast after the end of a series "
+                    "with model.predict(series[-history:][None])."
+                )
+            if ndim == 1:
+                raise ValueError(
+                    f"X is 1-D with shape {np.shape(X)}; expected windows (n_windows, history, n_sensors)."
+                )
+        data = self._front_door(X, require_targets=False)
+        if data.n_sensors != self.n_features_in_:
+            raise ValueError(
+                f"X has {data.n_sensors} features, but {type(self).__name__} is expecting {self.n_features_in_} "
+                f"features as input (one per sensor: it was fitted with {self.n_features_in_} sensors)."
+            )
+        self._check_predict_data(data)
+        return data
+
+    def predict(self, X):
+        """Forecast the next ``horizon`` steps of each window.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_windows, history, n_sensors), Windows or CorrelationImages
+            Windows (NaN/inf imputed along time). A 2-D series is refused: pass its
+            last ``history`` steps as one window, ``series[None, -history:]``, to
+            forecast after its end.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_windows, horizon, n_sensors)
+            Forecasts in the units of the data.
+        """
+        from .training import predict_in_batches
+
+        data = self._predict_data(X)
+        module = getattr(self, self._module_attr)
+        device = next(module.parameters()).device
+        module.eval()
+        out = predict_in_batches(
+            lambda inputs: self._forward(module, inputs, device),
+            lambda idx: self._inputs(data, idx, device),
+            len(data),
+            self.batch_size,
+            (self.horizon, self.n_features_in_),
+        )
+        return out * self.std_ + self.mean_
+
+    def score(self, X, y=None, sample_weight=None):
+        """Negative masked MAE (higher is better), so that model selection needs no scorer.
+
+        Parameters
+        ----------
+        X : array-like of shape (T, n_sensors), (n_windows, history, n_sensors), Windows or CorrelationImages
+            A series (windows and targets are cut from it; ``y`` must be None), or
+            windows with targets ``y``, or windows that carry their targets.
+        y : array-like of shape (n_windows, horizon, n_sensors), optional
+        sample_weight : None
+            Not supported; must be None.
+
+        Returns
+        -------
+        score : float
+            ``-masked_mae(y, predict(X), null_value=self.null_value, threshold=self.threshold)``.
+        """
+        if sample_weight is not None:
+            raise ValueError(f"sample_weight is not supported by {type(self).__name__}.score.")
+        check_is_fitted(self, self._module_attr)
+        data = self._front_door(X, y)
+        return -masked_mae(data.y, self.predict(data), null_value=self.null_value, threshold=self.threshold)
+
+    # ------------------------------------------------------------------ names
+    @property
+    def history_(self):
+        """Deprecated name of :attr:`loss_history_`."""
+        warnings.warn(
+            "history_ was renamed loss_history_ (history_ will be removed in stvlm 0.3).",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.loss_history_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True  # a series (T, N)
+        tags.input_tags.three_d_array = True  # windows (n, history, N)
+        tags.input_tags.allow_nan = True
+        tags.target_tags.required = False  # y is cut from the series when X is 2-D
+        tags.target_tags.multi_output = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        module = state.get(self._module_attr)
+        if module is not None and next(module.parameters()).device.type != "cpu":
+            import copy
+
+            # A pickle must load on machines without the training GPU.
+            state[self._module_attr] = copy.deepcopy(module).cpu()
+        return state

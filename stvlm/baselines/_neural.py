@@ -1,0 +1,96 @@
+"""What the neural baselines add to :class:`stvlm._base.BaseWindowForecaster`: the
+time of day as an input, and the deprecated ``time_of_day`` arguments of ``fit`` and
+``predict``.
+
+A subclass builds its ``torch.nn.Module`` in ``_build_module(n_sensors)``; the module
+maps scaled windows ``(B, history, N)`` and the time-of-day slot of each window's last
+history step ``(B,)`` (or ``None`` when the model does not use it) to scaled forecasts
+``(B, horizon, N)``. Training, splitting and scaling are the shared ones, as for
+:class:`~stvlm.STVLMForecaster`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .._base import BaseWindowForecaster
+from .._validation import check_positive_int
+from ..data import Windows, as_windows
+
+
+class _NeuralWindowForecaster(BaseWindowForecaster):
+    """Base of the torch baselines; not public."""
+
+    _module_attr = "module_"
+
+    @property
+    def _uses_time_of_day(self):
+        return False
+
+    def _check_model_params(self):
+        if self._uses_time_of_day:
+            check_positive_int(self.steps_per_day, "steps_per_day")
+            if not isinstance(self.first_time_index, (int, np.integer)) or isinstance(self.first_time_index, bool):
+                raise TypeError(f"first_time_index must be an int; got {self.first_time_index!r}.")
+
+    def _clock(self):
+        if not self._uses_time_of_day:
+            return {}
+        return dict(steps_per_day=self.steps_per_day, start=int(self.first_time_index))
+
+    def _check_predict_data(self, windows):
+        _check_time(self, windows)
+
+    def _inputs(self, windows, idx, device):
+        import torch
+
+        (x,) = super()._inputs(windows, idx, device)
+        if not self._uses_time_of_day:
+            return x, None
+        _check_time(self, windows)
+        return x, torch.as_tensor(windows.time_of_day[idx], dtype=torch.long, device=device)
+
+
+def _check_time(model, windows):
+    """Windows must carry the time of day a model reads, in its own slots."""
+    if not model._uses_time_of_day:
+        return
+    if windows.time_of_day is None:
+        raise ValueError(
+            f"{type(model).__name__} reads the time of day of each window, and these windows carry none: "
+            "pass stvlm.Windows(X, time_of_day=..., steps_per_day=...) (the slot of each window's last "
+            "history step), a DataFrame series with a DatetimeIndex, or Protocol.test_data() of a "
+            "benchmark protocol."
+        )
+    if windows.steps_per_day != model.steps_per_day:
+        raise ValueError(
+            f"the windows carry the time of day in {windows.steps_per_day} slots per day, but "
+            f"{type(model).__name__} has steps_per_day={model.steps_per_day}."
+        )
+
+
+def _windows_with_time(model, X, y, time_of_day, method):
+    """Windows dated by the deprecated ``time_of_day`` argument (first history step)."""
+    warnings.warn(
+        f"the time_of_day argument of {type(model).__name__}.{method} is deprecated and will be removed in "
+        "stvlm 0.3: time reaches a model through the data. Pass stvlm.Windows(X, time_of_day=..., "
+        "steps_per_day=...) with the slot of each window's *last* history step instead.",
+        FutureWarning,
+        stacklevel=3,
+    )
+    if np.ndim(X) == 2 and not hasattr(X, "n_windows"):
+        raise ValueError("time_of_day is for windows; for a series the slots follow from first_time_index.")
+    spd = check_positive_int(model.steps_per_day, "steps_per_day")
+    w = as_windows(X, y, history=model.history, horizon=model.horizon, require_targets=method == "fit")
+    tod = np.asarray(time_of_day)
+    if tod.ndim != 1 or tod.shape[0] != len(w):
+        raise ValueError(f"time_of_day must have shape ({len(w)},), one slot per window; got {tod.shape}.")
+    if not np.issubdtype(tod.dtype, np.integer):
+        if not np.issubdtype(tod.dtype, np.floating) or not np.all(tod == np.round(tod)):
+            raise TypeError(f"time_of_day must hold integers; got dtype {tod.dtype}.")
+    tod = tod.astype(np.int64)
+    if tod.size and (tod.min() < 0 or tod.max() >= spd):
+        raise ValueError(f"time_of_day must lie in [0, {spd}); got values in [{tod.min()}, {tod.max()}].")
+    return Windows(w.X, w.y, time_of_day=(tod + model.history - 1) % spd, steps_per_day=spd)

@@ -1,0 +1,183 @@
+"""The three channels assembled into one image per window, on numba or torch.
+
+The one place where S2I images are made: :class:`~stvlm.SpatialToImageTransformer`
+and :class:`~stvlm.STVLMForecaster` both call :func:`correlation_channels` (and
+:func:`fit_dtw_scale` for the scale of its DTW channel).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Windows sampled (evenly spaced) to fit the DTW similarity scale: enough for a stable
+# median, cheap even for thousands of sensors.
+_SCALE_WINDOWS = 256
+
+
+def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial=False, out=None, check_input=True):
+    """The three channels of each window, mapped to ``[0, 1]``: ``(n, 3, N, N)``.
+
+    Channel 0 is the DTW similarity ``exp(-d / dtw_scale)``, channel 1 the lagged
+    cross-correlation and channel 2 the spectral correlation, both as ``(v + 1) / 2``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_windows, history, n_sensors)
+        Windows; NaN/inf are imputed along time (see :func:`stvlm.dtw_matrix`).
+    dtw_scale : float
+        The positive DTW distance that maps to similarity ``exp(-1)``, learned by
+        :func:`fit_dtw_scale`.
+    dtype : numpy dtype, default=np.float32
+        Output dtype (float16, float32 or float64).
+    device : str or torch.device, default="cpu"
+        ``"cpu"`` uses the numba kernels; any other torch device the torch kernels.
+    serial : bool, default=False
+        Run the numba kernels on the calling thread (inside joblib workers).
+    out : ndarray of shape (n_windows, 3, n_sensors, n_sensors), optional
+        C-contiguous array to write the result into (float32 or float64, matching
+        ``dtype``), such as a slice ``big[start:stop]`` of a larger array.
+    check_input : bool, default=True
+        ``False`` skips the checks and the imputation, for callers that pass windows
+        already imputed (C-contiguous float64 without NaN/inf), such as the forecaster,
+        which imputes each window once.
+
+    Returns
+    -------
+    channels : ndarray of shape (n_windows, 3, n_sensors, n_sensors)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.kernels import correlation_channels
+    >>> X = np.random.default_rng(0).normal(size=(2, 12, 5))
+    >>> C = correlation_channels(X, dtw_scale=3.0)
+    >>> C.shape, bool(C.min() >= 0), bool(C.max() <= 1)
+    ((2, 3, 5, 5), True, True)
+    """
+    from . import _prepare, _series, _torch_call
+
+    if not np.isfinite(dtw_scale) or dtw_scale <= 0:
+        raise ValueError(f"dtw_scale must be a positive finite number; got {dtw_scale!r}.")
+    if check_input:
+        X, _ = _prepare(X, np.float64)
+    n, _k, N = X.shape
+    # The kernels work in float32 unless float64 output is asked for.
+    work = np.float64 if np.dtype(dtype) == np.float64 else np.float32
+    if out is not None and (
+        out.shape != (n, 3, N, N)
+        or out.dtype != np.dtype(dtype)
+        or out.dtype != work
+        or not out.flags.c_contiguous
+    ):
+        raise ValueError(
+            f"out must be a C-contiguous {np.dtype(dtype)} array of shape {(n, 3, N, N)}; "
+            f"got {out.dtype} {out.shape}{'' if out.flags.c_contiguous else ', not C-contiguous'}."
+        )
+    if str(device) == "cpu":
+        res = _channels_numba(X, work, 1.0 / float(dtw_scale), serial, out)
+    else:
+        S = _series(X)
+        d, r, p = (_torch_call(kind, S, work, device) for kind in ("dtw", "xcorr", "spectral"))
+        res = torch_images(d, r, p, dtw_scale).cpu().numpy()
+        if out is not None:
+            out[...] = res
+            res = out
+    return res if res.dtype == np.dtype(dtype) else res.astype(dtype)
+
+
+def correlation_channels_torch(X, dtw_scale, device):
+    """:func:`correlation_channels` of imputed float64 windows as a float32 tensor on ``device``.
+
+    The GPU path of the forecaster: the images stay on the device.
+    """
+    from . import _series, _torch_call
+
+    S = _series(X)
+    d, r, p = (_torch_call(kind, S, np.float32, device) for kind in ("dtw", "xcorr", "spectral"))
+    return torch_images(d, r, p, dtw_scale)
+
+
+def _channels_numba(X, work, inv_scale, serial, out=None):
+    """Raw channels written straight into the image array, then mirrored and mapped."""
+    from . import _numba, _run_dtw, _run_xcorr, _series, _spectra, _unit_rows
+
+    n, k, N = X.shape
+    if out is None:
+        out = np.empty((n, 3, N, N), dtype=work)
+    S = _series(X)
+    Z, flat_r = _unit_rows(S)
+    Zt = np.ascontiguousarray(Z.transpose(0, 2, 1), dtype=work)
+    A, flat_p = _spectra(S, flat_r)
+    At = np.ascontiguousarray(A.transpose(0, 2, 1), dtype=work)
+    Xw = np.ascontiguousarray(X, dtype=work)
+    # The DTW kernel writes similarities exp(-d / scale) itself: once per pair there.
+    _run_dtw(Xw, out, 0, inv_scale, serial)
+    _run_xcorr(Zt, flat_r, out, 1, serial)
+    (_numba.spectral_batch_serial if serial else _numba.spectral_batch)(At, out, 2)
+    (_numba.finish_channels_serial if serial else _numba.finish_channels)(out, flat_r, flat_p)
+    return out
+
+
+def torch_images(d, r, p, dtw_scale):
+    """Map raw torch channels (each ``(B, N, N)``) to a ``(B, 3, N, N)`` image in [0, 1]."""
+    import torch
+
+    return torch.stack([torch.exp(-d / dtw_scale), (r + 1) * 0.5, (p.clamp(-1, 1) + 1) * 0.5], dim=1)
+
+
+def fit_dtw_scale(X, device="cpu", *, check_input=True):
+    """Median off-diagonal DTW distance over up to 256 evenly spaced windows of ``X``.
+
+    The scale that turns DTW distances into similarities ``exp(-d / scale)``, shared
+    by :class:`~stvlm.SpatialToImageTransformer` and :class:`~stvlm.STVLMForecaster`
+    so both map train and test windows alike. Falls back to the mean positive
+    distance when the median is 0, and to 1 when every distance is 0.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_windows, history, n_sensors)
+        Training windows (NaN/inf imputed unless ``check_input=False``).
+    device : str or torch.device, default="cpu"
+        ``"cpu"``: numba; another device: the torch kernels.
+    check_input : bool, default=True
+        ``False`` for windows already imputed (float64, no NaN/inf).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.kernels import fit_dtw_scale
+    >>> X = np.array([[[0.0, 1.0], [0.0, 1.0]]])        # two flat sensors, 1 apart
+    >>> fit_dtw_scale(X)                                # DTW = sqrt(1 + 1)
+    1.4142135623730951
+    """
+    from .._validation import check_windows, impute_nonfinite
+    from . import _dtw_numba, _series, _torch_call
+
+    if check_input:
+        X = check_windows(X, min_history=1)
+    n, _, N = X.shape
+    idx = np.unique(np.linspace(0, n - 1, min(n, _SCALE_WINDOWS)).round().astype(int))
+    sample = np.ascontiguousarray(X[idx], dtype=np.float64)
+    if check_input:
+        sample = impute_nonfinite(sample)
+    if str(device) == "cpu":
+        # The generic kernel: a float64 kernel unrolled for this alone would cost more
+        # to compile than it saves on at most 256 windows.
+        d = _dtw_numba(sample, np.float64, unrolled=False)
+    else:
+        d = _torch_call("dtw", _series(sample), np.float64, device).cpu().numpy()
+    return robust_scale(d[:, ~np.eye(N, dtype=bool)])
+
+
+def robust_scale(d):
+    """Median positive DTW distance, falling back to the mean, then to 1."""
+    d = d[np.isfinite(d)]
+    pos = d[d > 0]
+    if pos.size == 0:
+        return 1.0
+    med = float(np.median(d))
+    return med if med > 0 else float(pos.mean())

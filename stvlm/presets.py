@@ -1,0 +1,72 @@
+"""Named model configurations: ``STVLMForecaster.from_preset(name)``.
+
+Model presets (this module) are distinct from the benchmark presets of
+:data:`stvlm.benchmark.BENCHMARK_PRESETS`, which choose a model preset per machine.
+"""
+
+from __future__ import annotations
+
+import copy
+
+__all__ = ["MODEL_PRESETS", "preset_params"]
+
+# Same as stvlm.network.DEFAULT_BACKBONE, without importing torch with stvlm.
+DEFAULT_BACKBONE = "dandelin/vilt-b32-mlm"
+
+#: ST-VLM configurations by name. ``"cpu"`` is a tiny randomly-initialised ViLT that
+#: trains on the ``pems08-tail`` fit period in minutes on 2 cores; ``"paper"`` is the
+#: paper's setting (pretrained ViLT-B/32, up to 100 epochs).
+MODEL_PRESETS = {
+    "cpu": dict(
+        backbone=dict(
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=128,
+            patch_size=32,
+            image_size=192,
+            max_position_embeddings=40,
+            vocab_size=1000,
+        ),
+        encoder_hidden=32,
+        decoder_hidden=32,
+        max_epochs=12,
+        patience=5,
+        lr_patience=2,
+        learning_rate=2e-3,
+    ),
+    "paper": dict(backbone=DEFAULT_BACKBONE),
+}
+
+
+def preset_params(name, **overrides):
+    """Constructor parameters of a model preset, with ``overrides`` applied.
+
+    Parameters
+    ----------
+    name : {"cpu", "paper"}
+        A key of :data:`MODEL_PRESETS`.
+    **overrides
+        Parameters that replace or add to the preset's.
+
+    Returns
+    -------
+    dict
+        A deep copy: editing it never changes the preset.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the known ones).
+
+    Examples
+    --------
+    >>> from stvlm.presets import preset_params
+    >>> preset_params("cpu", max_epochs=3)["max_epochs"]
+    3
+    """
+    if name not in MODEL_PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {sorted(MODEL_PRESETS)}.")
+    params = copy.deepcopy(MODEL_PRESETS[name])
+    params.update(overrides)
+    return params

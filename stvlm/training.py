@@ -1,0 +1,313 @@
+"""One training loop for every trained model of stvlm.
+
+:class:`TrainingLoop` fits a torch module on batches of windows: Adam,
+``ReduceLROnPlateau`` on the validation loss (the training loss without validation),
+early stopping with the best weights restored, Ctrl-C keeping the best weights, a tqdm
+bar, one record per epoch and optional user callbacks. Its loss,
+:func:`masked_mae_loss`, masks targets with :func:`stvlm.metrics.target_mask`, the rule
+of every metric, so a model trains on exactly the values it is scored on.
+
+An estimator plugs in by handing the loop two *batch sources* (training and
+validation) and a *forward* function: ``source(idx)`` returns the inputs and targets
+of the windows ``idx``, ``forward(inputs)`` the forecast in the units of the data.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._progress import progress
+from .metrics import target_mask
+
+__all__ = ["TrainingLoop", "TrainingResult", "masked_mae_loss", "predict_in_batches"]
+
+
+def masked_mae_loss(pred, y, null_value=0.0, threshold=None):
+    """Masked MAE of a batch, and how many targets it counts.
+
+    Parameters
+    ----------
+    pred : torch.Tensor
+        Forecasts in the units of the data.
+    y : torch.Tensor
+        Targets, same shape.
+    null_value, threshold : float or None
+        The masks of :func:`stvlm.metrics.target_mask`.
+
+    Returns
+    -------
+    loss : torch.Tensor or None
+        Mean absolute error over the kept targets; ``None`` when none is kept.
+    n_valid : int
+
+    Examples
+    --------
+    >>> import torch
+    >>> from stvlm.training import masked_mae_loss
+    >>> y = torch.tensor([1.0, 0.0, float("nan"), 4.0])
+    >>> loss, n = masked_mae_loss(torch.tensor([2.0, 5.0, 1.0, 2.0]), y)
+    >>> float(loss), n
+    (1.5, 2)
+    """
+    import torch
+
+    mask = target_mask(y, null_value, threshold)
+    n_valid = int(mask.sum())
+    if n_valid == 0:
+        return None, 0
+    return (pred - torch.where(mask, y, 0.0)).abs()[mask].mean(), n_valid
+
+
+@dataclass
+class TrainingResult:
+    """What :meth:`TrainingLoop.fit` reports.
+
+    Attributes
+    ----------
+    loss_history : list of dict
+        Per epoch: ``epoch`` (1-based), ``train_loss``, ``val_loss`` (NaN without
+        validation), ``lr`` and ``seconds``.
+    best_epoch : int
+        Epoch whose weights were restored (0: none finished).
+    best_loss : float
+        Its monitored loss (validation, else training).
+    interrupted : bool
+        Whether Ctrl-C stopped training.
+    stopped_by_callback : bool
+        Whether a callback stopped training.
+    """
+
+    loss_history: list = field(default_factory=list)
+    best_epoch: int = 0
+    best_loss: float = math.inf
+    interrupted: bool = False
+    stopped_by_callback: bool = False
+
+
+class TrainingLoop:
+    """Adam, plateau schedule, early stopping and best weights, for any module.
+
+    Parameters
+    ----------
+    forward : callable
+        ``forward(inputs) -> torch.Tensor``: the forecast of a batch in data units.
+    max_epochs, batch_size, patience, lr_patience : int
+        Epoch cap, windows per step, early-stopping and plateau patience.
+    learning_rate, lr_factor : float
+        Adam's learning rate and the plateau factor.
+    weight_decay : float, default=0.0
+        Adam's weight decay.
+    null_value, threshold : float or None
+        Masks of the loss (:func:`masked_mae_loss`).
+    callbacks : sequence of callable, optional
+        Each is called after every epoch as ``callback(owner, record)``; a truthy
+        return stops training (the best weights are still restored).
+    verbose : int, default=0
+        ``> 0`` shows a tqdm bar over epochs.
+    desc : str, default="fit"
+        Label of the bar.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from stvlm.training import TrainingLoop
+    >>> _ = torch.manual_seed(0)
+    >>> x = torch.linspace(0, 1, 64)[:, None]
+    >>> y = 3 * x + 1
+    >>> net = torch.nn.Linear(1, 1)
+    >>> loop = TrainingLoop(lambda inputs: net(*inputs), max_epochs=200, batch_size=16,
+    ...                     learning_rate=0.05, patience=20, lr_patience=10, lr_factor=0.5)
+    >>> result = loop.fit(net, lambda idx: ((x[idx],), y[idx]), 64, rng=np.random.default_rng(0))
+    >>> bool(result.best_loss < 0.05), len(result.loss_history) <= 200
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        forward,
+        *,
+        max_epochs,
+        batch_size,
+        learning_rate,
+        patience,
+        lr_patience,
+        lr_factor,
+        weight_decay=0.0,
+        null_value=0.0,
+        threshold=None,
+        callbacks=None,
+        verbose=0,
+        desc="fit",
+    ):
+        self.forward = forward
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.lr_patience = lr_patience
+        self.lr_factor = lr_factor
+        self.weight_decay = weight_decay
+        self.null_value = null_value
+        self.threshold = threshold
+        self.callbacks = list(callbacks or ())
+        self.verbose = verbose
+        self.desc = desc
+
+    # ------------------------------------------------------------------ steps
+    def batch_loss(self, source, idx):
+        """Masked MAE of windows ``idx`` of a batch source, and its count."""
+        inputs, y = source(idx)
+        pred = self.forward(inputs)
+        return masked_mae_loss(pred.float(), y, self.null_value, self.threshold)
+
+    def train_epoch(self, module, optimizer, source, n, rng):
+        """One pass over ``n`` training windows in a random order; the mean loss."""
+        module.train()
+        order = rng.permutation(n)
+        total, count = 0.0, 0
+        for s in range(0, n, self.batch_size):
+            loss, n_valid = self.batch_loss(source, order[s : s + self.batch_size])
+            if n_valid == 0:
+                continue
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * n_valid
+            count += n_valid
+        return total / count if count else math.nan
+
+    def evaluate(self, module, source, n):
+        """Mean masked MAE over ``n`` windows, without gradients."""
+        import torch
+
+        module.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for s in range(0, n, self.batch_size):
+                loss, n_valid = self.batch_loss(source, np.arange(s, min(n, s + self.batch_size)))
+                if n_valid:
+                    total += float(loss) * n_valid
+                    count += n_valid
+        return total / count if count else math.nan
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, module, train, n_train, val=None, n_val=0, *, rng, owner=None):
+        """Train ``module`` in place; restore the best weights.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            Its parameters with ``requires_grad`` are trained.
+        train : callable
+            Batch source: ``train(idx) -> (inputs, y)``.
+        n_train : int
+            Training windows.
+        val : callable, optional
+            Validation batch source.
+        n_val : int, default=0
+            Validation windows.
+        rng : numpy.random.Generator
+            Shuffles the batches.
+        owner : object, optional
+            Passed to the callbacks (the estimator).
+
+        Returns
+        -------
+        TrainingResult
+        """
+        import torch
+
+        params = [p for p in module.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=self.learning_rate, weight_decay=self.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=self.lr_factor, patience=self.lr_patience
+        )
+        trainable = {n for n, p in module.named_parameters() if p.requires_grad}
+        best_state = _snapshot(module, trainable)
+        result = TrainingResult()
+        bad_epochs = 0
+        bar = progress(self.max_epochs, self.verbose, self.desc)
+        try:
+            for epoch in range(1, self.max_epochs + 1):
+                t0 = time.perf_counter()
+                train_loss = self.train_epoch(module, optimizer, train, n_train, rng)
+                val_loss = self.evaluate(module, val, n_val) if n_val else math.nan
+                monitor = val_loss if n_val else train_loss
+                scheduler.step(monitor)
+                record = dict(
+                    epoch=epoch, train_loss=train_loss, val_loss=val_loss,
+                    lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - t0,
+                )
+                result.loss_history.append(record)
+                if monitor < result.best_loss:
+                    result.best_loss, result.best_epoch, bad_epochs = monitor, epoch, 0
+                    best_state = _snapshot(module, trainable)
+                else:
+                    bad_epochs += 1
+                bar.update(1)
+                bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
+                if any([bool(cb(owner, dict(record))) for cb in self.callbacks]):
+                    result.stopped_by_callback = True
+                    break
+                if bad_epochs >= self.patience:
+                    break
+        except KeyboardInterrupt:
+            result.interrupted = True
+            warnings.warn(
+                f"training interrupted after {len(result.loss_history)} epochs; keeping the best "
+                f"weights so far (epoch {result.best_epoch}).",
+                UserWarning,
+                stacklevel=3,
+            )
+        finally:
+            bar.close()
+        module.load_state_dict(best_state, strict=False)
+        module.eval()
+        return result
+
+
+def predict_in_batches(forward, inputs, n, batch_size, out_shape):
+    """Forecasts of ``n`` windows in batches, in data units, as float64.
+
+    Parameters
+    ----------
+    forward : callable
+        ``forward(inputs(idx)) -> torch.Tensor`` of shape ``(len(idx),) + out_shape``.
+    inputs : callable
+        ``inputs(idx)``: the model inputs of windows ``idx``.
+    n, batch_size : int
+    out_shape : tuple of int
+        Shape of one forecast.
+
+    Returns
+    -------
+    ndarray of shape (n,) + out_shape
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from stvlm.training import predict_in_batches
+    >>> x = torch.arange(5.0)[:, None]
+    >>> predict_in_batches(lambda t: 2 * t, lambda idx: x[idx], 5, 2, (1,)).ravel()
+    array([0., 2., 4., 6., 8.])
+    """
+    import torch
+
+    out = np.empty((n,) + tuple(out_shape), dtype=np.float64)
+    step = max(1, int(batch_size))
+    with torch.no_grad():
+        for s in range(0, n, step):
+            idx = np.arange(s, min(n, s + step))
+            out[idx] = forward(inputs(idx)).double().cpu().numpy()
+    return out
+
+
+def _snapshot(module, names):
+    return {k: v.detach().clone() for k, v in module.state_dict().items() if k in names}
