@@ -10,7 +10,7 @@ Three probes, written to benchmarks/results/investigation.json and printed:
    little the model uses.
 2. **What carries STID?** STIDForecaster (cpu preset of the runner, seed 0) without the
    time-of-day embedding, without the sensor embedding, and without both: ST-VLM has
-   neither input (DESIGN.md: window tokens, image, prompt).
+   neither input (docs/method.md: window tokens, image, prompt).
 3. **Learning curves**: validation MAE per epoch of every saved curve of the full
    setting (benchmarks/results/pems08-tail-curves/).
 

@@ -29,6 +29,11 @@ API_MD = ROOT / "docs" / "api.md"
 # (module, names or None for the module's __all__, title, optional)
 MODULES = [
     ("stvlm", None, "Estimators, images and kernels", False),
+    ("stvlm.data", None, "The data front door: windows, their time, the split rule", False),
+    ("stvlm.kernels", ["correlation_channels", "correlation_channels_torch", "fit_dtw_scale"], "Images from the kernels", False),
+    ("stvlm.training", None, "The training loop", False),
+    ("stvlm.presets", None, "Model presets", False),
+    ("stvlm.persistence", None, "Saving and loading", False),
     ("stvlm.datasets", None, "Data and benchmark protocols", False),
     ("stvlm.metrics", None, "Metrics and scorers", False),
     ("stvlm.baselines", None, "Reference forecasts", False),

@@ -68,12 +68,12 @@ def save_forecaster(model, path):
     return path
 
 
-def load_forecaster(cls, path, device="cpu"):
-    """Read a model written by :func:`save_forecaster` into a new ``cls`` instance.
+def load_forecaster(estimator_class, path, device="cpu"):
+    """Read a model written by :func:`save_forecaster` into a new ``estimator_class``.
 
     Parameters
     ----------
-    cls : type
+    estimator_class : type
         :class:`~stvlm.STVLMForecaster` (or a subclass).
     path : str or Path
     device : str, default="cpu"
@@ -126,7 +126,7 @@ def load_forecaster(cls, path, device="cpu"):
         params, fitted = dict(config["params"]), dict(config["fitted"])
         if "history_" in fitted:  # written before the epoch records were renamed
             fitted["loss_history_"] = fitted.pop("history_")
-        model = cls(**params)
+        model = estimator_class(**params)
         vilt_config = ViltConfig.from_dict(fitted["backbone_config_"])
         net = model._make_network(
             load_backbone(vilt_config)[0],

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sktime.forecasting.base import BaseForecaster
 
-from .data import rows_needed, split_sizes
+from .data import last_window, rows_needed, split_sizes
 from .forecaster import STVLMForecaster
 from .presets import DEFAULT_BACKBONE, preset_params
 
@@ -386,8 +386,10 @@ class STVLMSktimeForecaster(BaseForecaster):
                 "the forecasting horizon you need."
             )
         y = self._cur_y
-        window = y.iloc[-self.history :].to_numpy(dtype=np.float64, na_value=np.nan)
-        forecast = self.forecaster_.predict(window[None])[0]  # (horizon, n_sensors)
+        tail = y.iloc[-self.history :]
+        frame = pd.DataFrame(tail.to_numpy(dtype=np.float64, na_value=np.nan), index=tail.index)
+        window = last_window(frame, self.history)  # dated by a DatetimeIndex, if y has one
+        forecast = self.forecaster_.predict(window)[0]  # (horizon, n_sensors)
         return pd.DataFrame(
             forecast[steps - 1],
             index=fh.to_absolute_index(self.cutoff),

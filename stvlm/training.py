@@ -80,6 +80,13 @@ class TrainingResult:
         Whether Ctrl-C stopped training.
     stopped_by_callback : bool
         Whether a callback stopped training.
+
+    Examples
+    --------
+    >>> from stvlm.training import TrainingResult
+    >>> r = TrainingResult()
+    >>> r.best_epoch, r.best_loss, r.loss_history
+    (0, inf, [])
     """
 
     loss_history: list = field(default_factory=list)

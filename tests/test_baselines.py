@@ -11,7 +11,7 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from stvlm import make_windows
+from stvlm import Windows, make_windows
 from stvlm.baselines import (
     HistoricalAverageForecaster,
     LastValueForecaster,
@@ -117,8 +117,13 @@ def daily():
     series = daily_series()
     fit, test = series[: 24 * 24], series[24 * 24 :]
     X, y = make_windows(test, history=6, horizon=3)
-    tod = (24 * 24 + np.arange(X.shape[0])) % SPD
+    tod = (24 * 24 + np.arange(X.shape[0])) % SPD  # slot of each window's first step
     return fit, X, y, tod
+
+
+def dated(X, tod_first):
+    """Windows that carry their time: the slot of each window's last history step."""
+    return Windows(X, time_of_day=(np.asarray(tod_first) + X.shape[1] - 1) % SPD, steps_per_day=SPD)
 
 
 @pytest.fixture(scope="module")
@@ -130,22 +135,22 @@ def stid_fitted(daily):
 
 def test_stid_learns_the_daily_profile(daily, stid_fitted):
     fit, X, y, tod = daily
-    pred = stid_fitted.predict(X, tod)
+    pred = stid_fitted.predict(dated(X, tod))
     assert pred.shape == y.shape
     mae = masked_mae(y, pred)
     last = masked_mae(y, LastValueForecaster(horizon=3).fit(fit).predict(X))
-    ha = masked_mae(y, HistoricalAverageForecaster(SPD, 0, 6, 3).fit(fit).predict(X, tod))
+    ha = masked_mae(y, HistoricalAverageForecaster(SPD, 0, 6, 3).fit(fit).predict(dated(X, tod)))
     # The profile jumps at fixed hours: knowing the clock beats repeating the last value,
     # and the window itself adds to the average profile.
     assert mae < 0.5 * last
     assert mae < 1.5 * ha
-    assert stid_fitted.best_epoch_ >= 1 and len(stid_fitted.history_) >= stid_fitted.best_epoch_
+    assert stid_fitted.best_epoch_ >= 1 and len(stid_fitted.loss_history_) >= stid_fitted.best_epoch_
 
 
 def test_stid_uses_the_time_of_day(daily, stid_fitted):
     _, X, y, tod = daily
-    right = masked_mae(y, stid_fitted.predict(X, tod))
-    wrong = masked_mae(y, stid_fitted.predict(X, (tod + SPD // 2) % SPD))
+    right = masked_mae(y, stid_fitted.predict(dated(X, tod)))
+    wrong = masked_mae(y, stid_fitted.predict(dated(X, (tod + SPD // 2) % SPD)))
     assert wrong > 2 * right
 
 
@@ -153,30 +158,59 @@ def test_stid_without_time_of_day_is_worse(daily, stid_fitted):
     fit, X, y, tod = daily
     blind = stid(tod_dim=0).fit(fit)
     assert blind.module_.tod_emb is None
-    assert masked_mae(y, blind.predict(X, tod)) > 1.2 * masked_mae(y, stid_fitted.predict(X, tod))
+    assert masked_mae(y, blind.predict(X)) > 1.2 * masked_mae(y, stid_fitted.predict(dated(X, tod)))
 
 
 def test_stid_windows_need_time_of_day(daily):
     fit, X, y, tod = daily
     Xf, yf = make_windows(fit, 6, 3)
-    with pytest.raises(ValueError, match="time_of_day"):
+    with pytest.raises(ValueError, match="reads the time of day of each window"):
         stid(max_epochs=1).fit(Xf, yf)
-    model = stid(max_epochs=1).fit(Xf, yf, time_of_day=np.arange(len(Xf)) % SPD)
-    with pytest.raises(ValueError, match=r"shape \(%d,\)" % len(X)):
-        model.predict(X, tod[:-1])
+    model = stid(max_epochs=1).fit(dated(Xf, np.arange(len(Xf)) % SPD), yf)
+    with pytest.raises(ValueError, match="reads the time of day of each window"):
+        model.predict(X)
+    with pytest.raises(ValueError, match="24 slots per day, but STIDForecaster has steps_per_day=48"):
+        stid(max_epochs=1, steps_per_day=48).fit(dated(Xf, np.arange(len(Xf)) % SPD), yf)
     with pytest.raises(ValueError, match=r"\[0, 24\)"):
-        model.predict(X, tod + SPD)
-    with pytest.raises(TypeError, match="integers"):
-        model.predict(X, tod + 0.5)
-    with pytest.raises(ValueError, match="for windows"):
+        Windows(X, time_of_day=tod + SPD, steps_per_day=SPD)
+
+
+def test_stid_time_of_day_argument_is_deprecated_and_means_the_first_step(daily, stid_fitted):
+    fit, X, y, tod = daily
+    with pytest.warns(FutureWarning, match="time_of_day argument of STIDForecaster.predict is deprecated"):
+        old = stid_fitted.predict(X, tod)
+    np.testing.assert_array_equal(old, stid_fitted.predict(dated(X, tod)))
+    Xf, yf = make_windows(fit, 6, 3)
+    with pytest.warns(FutureWarning, match="fit is deprecated"):
+        a = stid(max_epochs=1).fit(Xf, yf, time_of_day=np.arange(len(Xf)) % SPD)
+    b = stid(max_epochs=1).fit(dated(Xf, np.arange(len(Xf)) % SPD), yf)
+    np.testing.assert_array_equal(a.predict(dated(X, tod)), b.predict(dated(X, tod)))
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match=r"shape \(%d,\)" % len(X)):
+        stid_fitted.predict(X, tod[:-1])
+    with pytest.warns(FutureWarning), pytest.raises(TypeError, match="integers"):
+        stid_fitted.predict(X, tod + 0.5)
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="for windows"):
         stid(max_epochs=1).fit(fit, time_of_day=np.zeros(10, dtype=int))
+
+
+def test_stid_reads_the_clock_of_a_dataframe(daily):
+    # A DataFrame with a DatetimeIndex dates the windows itself: the same model as a
+    # bare array with first_time_index, whatever first_time_index says.
+    import pandas as pd
+
+    fit, X, _, tod = daily
+    start = pd.Timestamp("2024-01-01 05:00")  # slot 5 of 24
+    frame = pd.DataFrame(fit, index=pd.date_range(start, periods=len(fit), freq="h"))
+    a = stid(max_epochs=2, first_time_index=5).fit(fit).predict(dated(X, tod))
+    b = stid(max_epochs=2, first_time_index=17).fit(frame).predict(dated(X, tod))
+    np.testing.assert_array_equal(a, b)
 
 
 def test_stid_same_seed_same_forecast(daily):
     fit, X, _, tod = daily
-    a = stid(max_epochs=2).fit(fit).predict(X, tod)
-    b = stid(max_epochs=2).fit(fit).predict(X, tod)
-    c = stid(max_epochs=2, random_state=1).fit(fit).predict(X, tod)
+    a = stid(max_epochs=2).fit(fit).predict(dated(X, tod))
+    b = stid(max_epochs=2).fit(fit).predict(dated(X, tod))
+    c = stid(max_epochs=2, random_state=1).fit(fit).predict(dated(X, tod))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
@@ -184,7 +218,7 @@ def test_stid_same_seed_same_forecast(daily):
 def test_stid_pickles_and_clones(daily, stid_fitted):
     _, X, _, tod = daily
     again = pickle.loads(pickle.dumps(stid_fitted))
-    np.testing.assert_array_equal(again.predict(X, tod), stid_fitted.predict(X, tod))
+    np.testing.assert_array_equal(again.predict(dated(X, tod)), stid_fitted.predict(dated(X, tod)))
     assert clone(stid_fitted).get_params() == stid_fitted.get_params()
 
 
@@ -217,11 +251,11 @@ def test_stid_bad_input():
         stid().fit(dead)
     model = stid(max_epochs=1).fit(series)
     with pytest.raises(ValueError, match="fitted with 4 sensors"):
-        model.predict(np.zeros((2, 6, 3)), [0, 1])
+        model.predict(dated(np.zeros((2, 6, 3)), [0, 1]))
     with pytest.raises(ValueError, match="history=6"):
-        model.predict(np.zeros((2, 5, 4)), [0, 1])
+        model.predict(dated(np.zeros((2, 5, 4)), [0, 1]))
     with pytest.raises(NotFittedError):
-        stid().predict(np.zeros((2, 6, 4)), [0, 1])
+        stid().predict(dated(np.zeros((2, 6, 4)), [0, 1]))
 
 
 def test_missing_targets_are_left_out_of_the_loss():
@@ -232,8 +266,8 @@ def test_missing_targets_are_left_out_of_the_loss():
     series[rng.random(series.shape) < 0.6] = 0.0  # MAE fits a median: unmasked, it is 0
     X = np.full((5, 6, 3), 100.0)
     tod = np.zeros(5, dtype=int)
-    masked = stid(max_epochs=20, validation_fraction=0).fit(series).predict(X, tod)
-    plain = stid(max_epochs=20, validation_fraction=0, null_value=None).fit(series).predict(X, tod)
+    masked = stid(max_epochs=20, validation_fraction=0).fit(series).predict(dated(X, tod))
+    plain = stid(max_epochs=20, validation_fraction=0, null_value=None).fit(series).predict(dated(X, tod))
     assert abs(masked.mean() - 100) < 5
     assert plain.mean() < 60
 
@@ -243,10 +277,10 @@ def test_nan_inputs_are_imputed_and_nan_targets_masked(daily):
     fit = fit.copy()
     fit[10:20, 2] = np.nan
     model = stid(max_epochs=2).fit(fit)
-    assert all(np.isfinite(h["train_loss"]) for h in model.history_)
+    assert all(np.isfinite(h["train_loss"]) for h in model.loss_history_)
     Xn = X.copy()
     Xn[:, 2:4, 0] = np.nan
-    assert np.isfinite(model.predict(Xn, tod)).all()
+    assert np.isfinite(model.predict(dated(Xn, tod))).all()
 
 
 # ---------------------------------------------------------------------- LSTM
@@ -305,3 +339,24 @@ def test_lstm_bad_params(params, err, match, waves):
 def test_batch_size_larger_than_data_is_clipped_with_a_warning(waves):
     with pytest.warns(UserWarning, match="using batches of"):
         lstm(batch_size=10_000, max_epochs=1).fit(waves[0][:100])
+
+
+def test_historical_average_reads_time_from_the_data():
+    series = np.tile(np.arange(4.0), 3)[:, None]  # a day of 4 steps, 3 days: value = slot
+    ha = HistoricalAverageForecaster(steps_per_day=4, history=2, horizon=2).fit(series)
+    X = np.stack([series[:2], series[1:3]])  # end at slots 1 and 2
+    np.testing.assert_array_equal(ha.predict(Windows(X, time_of_day=[1, 2], steps_per_day=4))[:, :, 0],
+                                  [[2.0, 3.0], [3.0, 0.0]])
+    with pytest.warns(FutureWarning, match="deprecated"):
+        old = ha.predict(X, time_of_day=[0, 1])  # the old argument: the first step's slot
+    np.testing.assert_array_equal(old[:, :, 0], [[2.0, 3.0], [3.0, 0.0]])
+    with pytest.raises(ValueError, match="reads the time of day"):
+        ha.predict(X)
+    # A DataFrame dates its own rows: starting at slot 2 shifts the profile.
+    import pandas as pd
+
+    frame = pd.DataFrame(series, index=pd.date_range("2024-01-01 12:00", periods=12, freq="6h"))
+    np.testing.assert_array_equal(
+        HistoricalAverageForecaster(steps_per_day=4, history=2, horizon=2).fit(frame).profile_[:, 0],
+        [2.0, 3.0, 0.0, 1.0],
+    )

@@ -76,7 +76,7 @@ def test_data_home_finds_sibling_shared_data_from_cwd_and_module(tmp_path, monke
     monkeypatch.chdir(repo)
     assert data_home() == (tmp_path / "shared" / "data").resolve()
     # from the module's location alone (cwd somewhere unrelated)
-    monkeypatch.setattr(datasets, "__file__", str(repo / "stvlm" / "datasets.py"))
+    monkeypatch.setattr(datasets._files, "__file__", str(repo / "stvlm" / "datasets" / "_files.py"))
     monkeypatch.chdir("/")
     if pathlib.Path("/shared/data").is_dir():  # pragma: no cover
         pytest.skip("/shared/data exists on this machine")
@@ -86,7 +86,7 @@ def test_data_home_finds_sibling_shared_data_from_cwd_and_module(tmp_path, monke
 def test_data_home_not_found_message(tmp_path, monkeypatch):
     monkeypatch.setenv("STVLM_DATA_DIR", str(tmp_path / "env_dir"))
     monkeypatch.setattr(
-        datasets, "_walk_up_candidates", lambda start: iter([tmp_path / "a" / "shared" / "data"])
+        datasets._files, "_walk_up_candidates", lambda start: iter([tmp_path / "a" / "shared" / "data"])
     )
     with pytest.raises(FileNotFoundError) as err:
         data_home()

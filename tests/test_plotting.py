@@ -311,7 +311,7 @@ def test_history_of_a_fitted_model_marks_best_epoch(tmp_path, one_torch_thread):
     marker = ax.get_lines()[-1]
     assert marker.get_label() == f"best epoch ({model.best_epoch_})"
     assert list(marker.get_xdata()) == [model.best_epoch_] * 2
-    assert len(ax.get_lines()[0].get_xdata()) == len(model.history_)
+    assert len(ax.get_lines()[0].get_xdata()) == len(model.loss_history_)
 
 
 def test_history_bad_input():

@@ -206,3 +206,27 @@ def test_predictions_are_those_of_before_the_refactor():
     finally:
         torch.set_num_threads(threads)
     assert all(math.isfinite(v) for v in got["stvlm"].ravel()[:10])
+
+
+# ---------------------------------------------------------------------- old names
+def test_old_preset_names_warn_and_still_work():
+    import stvlm.benchmark as benchmark
+    import stvlm.forecaster as forecaster
+    from stvlm.presets import MODEL_PRESETS
+
+    with pytest.warns(FutureWarning, match="MODEL_PRESETS"):
+        assert forecaster.PRESETS is MODEL_PRESETS
+    with pytest.warns(FutureWarning, match="BENCHMARK_PRESETS"):
+        assert benchmark.PRESETS is benchmark.BENCHMARK_PRESETS
+    with pytest.raises(AttributeError):
+        forecaster.NO_SUCH_NAME  # noqa: B018
+
+
+def test_benchmark_trains_with_the_protocols_masks():
+    from stvlm.benchmark import _make_model
+    from stvlm.datasets import make_protocol
+
+    p = make_protocol(np.ones((200, 2)), threshold=1e-6)
+    for name in ("stvlm", "stid", "lstm"):
+        est = _make_model(name, "cpu", "full", 0, p, {})
+        assert (est.null_value, est.threshold) == (0.0, 1e-6), name

@@ -4,17 +4,55 @@ seasonal naive."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import _as_float_array, check_positive_int, check_series, check_windows, impute_nonfinite
 from ..data import Windows, as_windows, slots_of_rows
+from ..metrics import masked_mae
 from ._neural import _windows_with_time
 
 __all__ = ["HistoricalAverageForecaster", "LastValueForecaster", "SeasonalNaiveForecaster"]
 
 
-class LastValueForecaster(BaseEstimator):
+class _SimpleWindowForecaster(RegressorMixin, BaseEstimator):
+    """Tags and ``score`` of the forecasts with nothing to train; not public."""
+
+    def score(self, X, y=None, sample_weight=None):
+        """Negative masked MAE (zeros and NaN targets left out), as the trained models score.
+
+        Parameters
+        ----------
+        X : Windows or array-like of shape (n_windows, history, N), or a series (T, N)
+            Windows with targets ``y`` (or :class:`stvlm.Windows` holding them); a
+            series only for a model with a ``history`` parameter.
+        y : array-like of shape (n_windows, horizon, N), optional
+        sample_weight : None
+
+        Returns
+        -------
+        float
+        """
+        if sample_weight is not None:
+            raise ValueError(f"sample_weight is not supported by {type(self).__name__}.score.")
+        history = getattr(self, "history", None)
+        clock = {}
+        if getattr(self, "_uses_time_of_day", False):
+            clock = dict(steps_per_day=self.steps_per_day, start=int(self.first_time_index))
+        w = as_windows(X, y, history=history or 1, horizon=self.horizon, any_history=history is None, **clock)
+        return -masked_mae(w.y, self.predict(w))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True  # a series (T, N)
+        tags.input_tags.three_d_array = True  # windows (n, history, N)
+        tags.input_tags.allow_nan = True  # imputed in inputs, masked in targets
+        tags.target_tags.required = False
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class LastValueForecaster(_SimpleWindowForecaster):
     """Repeat each sensor's last observed value over the horizon.
 
     Parameters
@@ -68,7 +106,7 @@ class LastValueForecaster(BaseEstimator):
         return np.repeat(X[:, -1:, :], self.horizon, axis=1)
 
 
-class HistoricalAverageForecaster(BaseEstimator):
+class HistoricalAverageForecaster(_SimpleWindowForecaster):
     """Forecast each step by the sensor's mean at that time of day in the training series.
 
     Time reaches the model through the data: the training series is dated by its
@@ -168,7 +206,7 @@ class HistoricalAverageForecaster(BaseEstimator):
         return self.profile_[steps]
 
 
-class SeasonalNaiveForecaster(BaseEstimator):
+class SeasonalNaiveForecaster(_SimpleWindowForecaster):
     """Forecast each step by the value one season (by default one day) before it.
 
     Step ``h`` after a window's last history step ``t`` is forecast by the observed

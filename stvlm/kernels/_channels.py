@@ -89,6 +89,27 @@ def correlation_channels_torch(X, dtw_scale, device):
     """:func:`correlation_channels` of imputed float64 windows as a float32 tensor on ``device``.
 
     The GPU path of the forecaster: the images stay on the device.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_windows, history, n_sensors)
+        Windows without NaN/inf (imputed), float64.
+    dtw_scale : float
+        As in :func:`correlation_channels`.
+    device : str or torch.device
+
+    Returns
+    -------
+    torch.Tensor of shape (n_windows, 3, n_sensors, n_sensors), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.kernels import correlation_channels, correlation_channels_torch
+    >>> X = np.random.default_rng(0).normal(size=(2, 12, 4))
+    >>> t = correlation_channels_torch(X, 3.0, "cpu")
+    >>> bool(np.allclose(t.numpy(), correlation_channels(X, 3.0), atol=1e-5))
+    True
     """
     from . import _series, _torch_call
 

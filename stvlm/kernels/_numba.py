@@ -1,6 +1,6 @@
 """numba kernels for the three S2I channels on the CPU.
 
-Layout (PERFORMANCE.md): vectorise *across sensor pairs*. Windows are time-major,
+Layout (measured in docs/performance.md): vectorise *across sensor pairs*. Windows are time-major,
 ``(k, N)``, so the values of many partner series at one step form a contiguous slice;
 for one series ``a``, every DP cell or lag sum is computed for a block of partners in
 the innermost loop, which LLVM turns into SIMD. Parallel work units pair row ``u`` with

@@ -1,0 +1,97 @@
+"""The Markdown table of benchmark results, mean ± std over seeds (public as
+:func:`stvlm.benchmark.results_table`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+_MODEL_NAMES = {
+    "stvlm": "ST-VLM",
+    "stid": "STID-like MLP",
+    "lstm": "LSTM seq2seq",
+    "last-value": "Last value",
+    "historical-average": "Historical average",
+    "seasonal-naive": "Seasonal naive (1 day)",
+}
+_SETTING_NAMES = {"full": "full", "wo-saf": "w/o SAF", "wo-ft": "w/o FT"}
+
+
+def _setting_name(s):
+    if s.startswith("few-shot-"):
+        return f"few-shot {float(s[len('few-shot-'):]) * 100:g} %"
+    return _SETTING_NAMES.get(s, s)
+
+
+def _cell(values, digits=2):
+    v = np.asarray(values, dtype=float)
+    if v.size == 1:
+        return f"{v[0]:.{digits}f}"
+    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
+
+
+def results_table(rows, title=None):
+    """Markdown table of results rows, mean ± std over seeds, in the paper's layout.
+
+    One line per (model, setting): MAE, RMSE and MAPE over all horizons, then MAE /
+    RMSE / MAPE at horizons 3, 6 and 12, the fit time and peak memory, and the number
+    of seeds. The standard deviation is the sample one (``ddof=1``).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows as :func:`run` returns them (or as read from its CSV file).
+    title : str, default=None
+        A heading line above the table.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from stvlm.benchmark import results_table
+    >>> rows = [dict(model="stid", setting="full", seed=s, MAE=m, RMSE=2 * m, MAPE=10.0,
+    ...              fit_seconds=1.0, peak_memory_mb=100.0,
+    ...              **{f"{k}_h{h}": m for k in ("MAE", "RMSE", "MAPE") for h in (3, 6, 12)})
+    ...         for s, m in [(0, 14.0), (1, 16.0)]]
+    >>> print(results_table(rows).splitlines()[2])
+    | STID-like MLP | full | 15.00 ± 1.41 | 30.00 ± 2.83 | 10.00 ± 0.00 | 15.00 ± 1.41 / 15.00 ± 1.41 / 15.00 ± 1.41 | 15.00 ± 1.41 / 15.00 ± 1.41 / 15.00 ± 1.41 | 15.00 ± 1.41 / 15.00 ± 1.41 / 15.00 ± 1.41 | 1 | 100 | 2 |
+    """
+    from .benchmark import MODELS, SETTINGS
+
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["setting"]), []).append(r)
+    model_order = {m: i for i, m in enumerate(MODELS)}
+
+    def setting_order(s):
+        if s == "full":
+            return (0, 0.0)
+        if s.startswith("few-shot-"):
+            return (1, float(s[len("few-shot-"):]))
+        return (2, SETTINGS.index(s) if s in SETTINGS else 99)
+
+    keys = sorted(groups, key=lambda k: (setting_order(k[1]), model_order.get(k[0], 99)))
+    lines = []
+    if title:
+        lines += [f"**{title}**", ""]
+    lines += [
+        "| model | setting | MAE | RMSE | MAPE % | horizon 3 (MAE / RMSE / MAPE) | horizon 6 | horizon 12 "
+        "| fit s | peak MB | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    if title is None:
+        lines = lines[-2:]
+    for k in keys:
+        g = groups[k]
+
+        def col(name, g=g):
+            return [float(r[name]) for r in g]
+
+        hz = [" / ".join(_cell(col(f"{m}_h{h}")) for m in ("MAE", "RMSE", "MAPE")) for h in (3, 6, 12)]
+        lines.append(
+            f"| {_MODEL_NAMES.get(k[0], k[0])} | {_setting_name(k[1])} | {_cell(col('MAE'))} | {_cell(col('RMSE'))} "
+            f"| {_cell(col('MAPE'))} | {hz[0]} | {hz[1]} | {hz[2]} | {np.mean(col('fit_seconds')):.0f} "
+            f"| {np.max(col('peak_memory_mb')):.0f} | {len(g)} |"
+        )
+    return "\n".join(lines) + "\n"
