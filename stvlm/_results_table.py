@@ -57,19 +57,19 @@ def results_table(rows, title=None):
     >>> print(results_table(rows).splitlines()[2])
     | STID-like MLP | full | 15.00 ± 1.41 | 30.00 ± 2.83 | 10.00 ± 0.00 | 15.00 ± 1.41 / 15.00 ± 1.41 / 15.00 ± 1.41 | 15.00 ± 1.41 / 15.00 ± 1.41 / 15.00 ± 1.41 | 15.00 ± 1.41 / 15.00 ± 1.41 / 15.00 ± 1.41 | 1 | 100 | 2 |
     """
-    from .benchmark import MODELS, SETTINGS
-
     groups = {}
     for r in rows:
         groups.setdefault((r["model"], r["setting"]), []).append(r)
-    model_order = {m: i for i, m in enumerate(MODELS)}
+    # Rows in the order of the runner's MODELS and SETTINGS, which the name tables follow.
+    model_order = {m: i for i, m in enumerate(_MODEL_NAMES)}
+    ablations = list(_SETTING_NAMES)
 
     def setting_order(s):
         if s == "full":
             return (0, 0.0)
         if s.startswith("few-shot-"):
             return (1, float(s[len("few-shot-"):]))
-        return (2, SETTINGS.index(s) if s in SETTINGS else 99)
+        return (2, ablations.index(s) if s in ablations else 99)
 
     keys = sorted(groups, key=lambda k: (setting_order(k[1]), model_order.get(k[0], 99)))
     lines = []

@@ -214,3 +214,11 @@ def test_python_dash_m_and_console_script_are_wired():
 
     (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "stvlm"]
     assert ep.value == "stvlm.cli:main"
+
+
+def test_table_orders_follow_the_runners_names():
+    from stvlm import _results_table
+    from stvlm.benchmark import MODELS, SETTINGS
+
+    assert tuple(_results_table._MODEL_NAMES) == MODELS
+    assert [s for s in SETTINGS if not s.startswith("few-shot")] == list(_results_table._SETTING_NAMES)

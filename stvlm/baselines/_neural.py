@@ -18,6 +18,7 @@ import numpy as np
 from .._base import BaseWindowForecaster
 from .._validation import check_positive_int
 from ..data import Windows, as_windows
+from ..data._windows import _check_ints
 
 
 class _NeuralWindowForecaster(BaseWindowForecaster):
@@ -84,13 +85,5 @@ def _windows_with_time(model, X, y, time_of_day, method):
         raise ValueError("time_of_day is for windows; for a series the slots follow from first_time_index.")
     spd = check_positive_int(model.steps_per_day, "steps_per_day")
     w = as_windows(X, y, history=model.history, horizon=model.horizon, require_targets=method == "fit")
-    tod = np.asarray(time_of_day)
-    if tod.ndim != 1 or tod.shape[0] != len(w):
-        raise ValueError(f"time_of_day must have shape ({len(w)},), one slot per window; got {tod.shape}.")
-    if not np.issubdtype(tod.dtype, np.integer):
-        if not np.issubdtype(tod.dtype, np.floating) or not np.all(tod == np.round(tod)):
-            raise TypeError(f"time_of_day must hold integers; got dtype {tod.dtype}.")
-    tod = tod.astype(np.int64)
-    if tod.size and (tod.min() < 0 or tod.max() >= spd):
-        raise ValueError(f"time_of_day must lie in [0, {spd}); got values in [{tod.min()}, {tod.max()}].")
+    tod = _check_ints(time_of_day, len(w), "time_of_day", spd)
     return Windows(w.X, w.y, time_of_day=(tod + model.history - 1) % spd, steps_per_day=spd)

@@ -99,8 +99,6 @@ def as_windows(
     >>> as_windows(series.to_numpy(), history=4, horizon=2).time_of_day is None
     True
     """
-    from ..images import CorrelationImages
-
     if isinstance(X, Windows):
         out = X
         if y is not None:
@@ -108,14 +106,10 @@ def as_windows(
                 raise ValueError("y was given twice: the Windows already hold targets.")
             out = X[:]
             out.y = check_targets(y, X.X)
-    elif isinstance(X, CorrelationImages):
+    elif hasattr(X, "to_windows"):  # CorrelationImages (data does not import images)
         if y is None and X.targets is not None and X.from_series:
             _check_images_agree(X, history, horizon)
-        out = Windows(
-            X.windows, X.targets if y is None else y,
-            time_of_day=X.time_of_day, day_of_week=X.day_of_week, steps_per_day=X.steps_per_day,
-            timestamps=X.timestamps, consecutive=X.from_series, channels=X.channels,
-        )
+        out = X.to_windows(y)
     else:
         out = _from_arrays(X, y, history, horizon, steps_per_day, start, name)
     if out.history != history and not any_history:

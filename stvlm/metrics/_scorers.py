@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .metrics import masked_mae, masked_mape, masked_rmse
+from ._masked import masked_mae, masked_mape, masked_rmse
 
 
 def _windows_of_series(estimator, X):
@@ -19,7 +19,7 @@ def _windows_of_series(estimator, X):
     ``cross_val_score(model, series, cv=TimeSeriesSplit(...), scoring=...)``): the
     targets are then the steps after each window, as the estimator's ``score`` does.
     """
-    from .data import as_windows
+    from ..data import as_windows
 
     final = estimator
     while hasattr(final, "steps"):  # a Pipeline: its last step forecasts
