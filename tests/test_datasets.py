@@ -169,7 +169,7 @@ def test_adjacency_edge_list_binary_weighted_directed(tmp_path):
     f = _write(tmp_path / "d.csv", "from,to,cost\n0,1,2.0\n1,2,4.0\n1,0,1.5\n0,1,3.0\n")
     A = load_adjacency(f)
     np.testing.assert_array_equal(A, [[0, 1, 0], [1, 0, 1], [0, 1, 0]])
-    W = load_adjacency(f, weighted=True, n_nodes=4)
+    W = load_adjacency(f, weighted=True, n_sensors=4)
     assert W.shape == (4, 4)
     assert W[0, 1] == W[1, 0] == 1.5  # smallest cost over duplicates and directions
     assert W[1, 2] == W[2, 1] == 4.0
@@ -182,8 +182,8 @@ def test_adjacency_formats_and_errors(tmp_path):
     f = _write(tmp_path / "m.csv", "0,1,0\n0,0,2\n0,0,0\n")
     np.testing.assert_array_equal(load_adjacency(f, symmetric=False), [[0, 1, 0], [0, 0, 1], [0, 0, 0]])
     np.testing.assert_array_equal(load_adjacency(f, weighted=True), [[0, 1, 0], [1, 0, 2], [0, 2, 0]])
-    with pytest.raises(ValueError, match="n_nodes"):
-        load_adjacency(f, n_nodes=4)
+    with pytest.raises(ValueError, match="n_sensors"):
+        load_adjacency(f, n_sensors=4)
     # headerless edge list (not square, 3 columns)
     f = _write(tmp_path / "e.csv", "0,1,1.0\n1,2,1.0\n2,3,1.0\n3,4,1.0\n")
     assert load_adjacency(f).shape == (5, 5)
@@ -192,8 +192,8 @@ def test_adjacency_formats_and_errors(tmp_path):
     assert load_adjacency(f).sum() == 2.0
     with pytest.raises(ValueError, match="cost column"):
         load_adjacency(f, weighted=True)
-    with pytest.raises(ValueError, match="n_nodes=2"):
-        load_adjacency(f, n_nodes=2)
+    with pytest.raises(ValueError, match="n_sensors=2"):
+        load_adjacency(f, n_sensors=2)
     f = _write(tmp_path / "neg.csv", "from,to\n-1,2\n")
     with pytest.raises(ValueError, match="non-negative integer"):
         load_adjacency(f)
@@ -221,7 +221,7 @@ def test_adjacency_real_pems08(home):
     # 274 undirected edges -> 548 nonzeros; no self-loops, no isolated sensor.
     assert int((A != 0).sum()) == 548
     assert np.trace(A) == 0 and (A.sum(1) > 0).all()
-    W = load_adjacency(f, weighted=True, n_nodes=170)
+    W = load_adjacency(f, weighted=True, n_sensors=170)
     np.testing.assert_array_equal(W != 0, A != 0)
     assert W[9, 153] == W[153, 9] == pytest.approx(310.6)
 
@@ -243,8 +243,8 @@ def test_adjacency_real_pems03_with_ids(home):
 def test_adjacency_real_pems03_ids_needed(home):
     g = home / "graphs"
     # Without the id file the sensor ids would be read as indices up to 318844.
-    with pytest.raises(ValueError, match="n_nodes"):
-        load_adjacency(g / "pems03_distance.csv", n_nodes=358)
+    with pytest.raises(ValueError, match="n_sensors"):
+        load_adjacency(g / "pems03_distance.csv", n_sensors=358)
 
 
 def test_adjacency_real_pems04_07(home):
@@ -404,3 +404,12 @@ def test_protocol_synthetic_is_frozen(tmp_path):
     assert "sz-taxi" in repr(p)
     with pytest.raises(AttributeError):
         p.name = "x"
+
+
+def test_n_nodes_is_the_deprecated_name_of_n_sensors(tmp_path):
+    f = tmp_path / "edges.csv"
+    f.write_text("from,to,cost\n0,1,1.0\n")
+    with pytest.warns(FutureWarning, match="n_sensors"):
+        A = load_adjacency(f, n_nodes=3)
+    np.testing.assert_array_equal(A, load_adjacency(f, n_sensors=3))
+    assert A.shape == (3, 3)

@@ -226,7 +226,7 @@ def _id_key(token):
     return token
 
 
-def load_adjacency(path, n_nodes=None, id_file=None, weighted=False, symmetric=True) -> np.ndarray:
+def load_adjacency(path, n_sensors=None, id_file=None, weighted=False, symmetric=True, *, n_nodes=None) -> np.ndarray:
     """Load a road graph as a dense ``(N, N)`` adjacency matrix.
 
     Two file formats are recognised by their first line:
@@ -243,10 +243,11 @@ def load_adjacency(path, n_nodes=None, id_file=None, weighted=False, symmetric=T
     ----------
     path : str or path-like
         The csv file.
-    n_nodes : int, default=None
-        Number of nodes. For edge lists it defaults to the number of ids in
-        ``id_file``, else to the largest index + 1 (pass it when the last nodes have
-        no edge). For a dense matrix it must equal the matrix size if given.
+    n_sensors : int, default=None
+        Number of sensors (graph nodes). For edge lists it defaults to the number of
+        ids in ``id_file``, else to the largest index + 1 (pass it when the last
+        sensors have no edge). For a dense matrix it must equal the matrix size if
+        given.
     id_file : str or path-like, default=None
         For edge lists keyed by sensor ids (PEMS03): a text file with one sensor id
         per line; the id on line ``k`` (0-based) becomes node ``k``.
@@ -260,6 +261,8 @@ def load_adjacency(path, n_nodes=None, id_file=None, weighted=False, symmetric=T
     symmetric : bool, default=True
         Make the matrix symmetric: an edge ``i -> j`` also sets ``j -> i``; a dense
         matrix ``A`` becomes ``max(A, A.T)``. ``False`` keeps the file's directions.
+    n_nodes : int, default=None
+        Deprecated name of ``n_sensors``.
 
     Returns
     -------
@@ -272,9 +275,9 @@ def load_adjacency(path, n_nodes=None, id_file=None, weighted=False, symmetric=T
     FileNotFoundError
         If ``path`` or ``id_file`` does not exist.
     ValueError
-        If the file cannot be parsed, an index is negative or not below ``n_nodes``,
+        If the file cannot be parsed, an index is negative or not below ``n_sensors``,
         a sensor id is not in ``id_file``, ``weighted=True`` without a cost column,
-        or a dense matrix is not square or does not match ``n_nodes``.
+        or a dense matrix is not square or does not match ``n_sensors``.
 
     Examples
     --------
@@ -284,7 +287,7 @@ def load_adjacency(path, n_nodes=None, id_file=None, weighted=False, symmetric=T
     ...     f = os.path.join(tmp, "distance.csv")
     ...     with open(f, "w") as fh:
     ...         _ = fh.write("from,to,cost\\n0,1,2.5\\n1,2,4.0\\n")
-    ...     A = load_adjacency(f, n_nodes=4)
+    ...     A = load_adjacency(f, n_sensors=4)
     ...     W = load_adjacency(f, weighted=True)
     >>> A
     array([[0., 1., 0., 0.],
@@ -302,7 +305,14 @@ def load_adjacency(path, n_nodes=None, id_file=None, weighted=False, symmetric=T
             f"{_SOURCES}"
         )
     if n_nodes is not None:
-        n_nodes = check_positive_int(n_nodes, "n_nodes")
+        import warnings
+
+        warnings.warn("n_nodes was renamed n_sensors (n_nodes will be removed in stvlm 0.3).", FutureWarning, stacklevel=2)
+        if n_sensors is not None:
+            raise ValueError("pass n_sensors only (n_nodes is its deprecated name).")
+        n_sensors = n_nodes
+    if n_sensors is not None:
+        n_sensors = check_positive_int(n_sensors, "n_sensors")
     rows = [line.strip() for line in path.read_text().splitlines()]
     rows = [r for r in rows if r]
     if not rows:
@@ -323,9 +333,9 @@ def load_adjacency(path, n_nodes=None, id_file=None, weighted=False, symmetric=T
             A = np.array([[float(t) for t in r] for r in body], dtype=np.float64)
         except ValueError as exc:
             raise ValueError(f"could not parse {str(path)!r} as a numeric matrix: {exc}") from exc
-        if n_nodes is not None and n_nodes != A.shape[0]:
+        if n_sensors is not None and n_sensors != A.shape[0]:
             raise ValueError(
-                f"{str(path)!r} is a dense {A.shape[0]}x{A.shape[1]} matrix but n_nodes={n_nodes}."
+                f"{str(path)!r} is a dense {A.shape[0]}x{A.shape[1]} matrix but n_sensors={n_sensors}."
             )
         if not np.isfinite(A).all():
             raise ValueError(f"{str(path)!r} holds non-finite values.")
@@ -352,11 +362,11 @@ def load_adjacency(path, n_nodes=None, id_file=None, weighted=False, symmetric=T
 
     if id_file is not None:
         mapping = _read_ids(id_file)
-        if n_nodes is None:
-            n_nodes = len(mapping)
-        elif n_nodes != len(mapping):
+        if n_sensors is None:
+            n_sensors = len(mapping)
+        elif n_sensors != len(mapping):
             raise ValueError(
-                f"n_nodes={n_nodes} but id_file lists {len(mapping)} sensor ids."
+                f"n_sensors={n_sensors} but id_file lists {len(mapping)} sensor ids."
             )
 
         def _index(tok):
@@ -391,21 +401,21 @@ def load_adjacency(path, n_nodes=None, id_file=None, weighted=False, symmetric=T
             raise ValueError(f"could not parse the costs of {str(path)!r}: {exc}") from exc
         if not np.isfinite(cost).all():
             raise ValueError(f"the costs of {str(path)!r} must be finite.")
-    if n_nodes is None:
+    if n_sensors is None:
         if src.size == 0:
-            raise ValueError(f"edge list {str(path)!r} has no edges; pass n_nodes.")
-        n_nodes = int(max(src.max(), dst.max())) + 1
+            raise ValueError(f"edge list {str(path)!r} has no edges; pass n_sensors.")
+        n_sensors = int(max(src.max(), dst.max())) + 1
     top = int(max(src.max(), dst.max())) if src.size else -1
-    if top >= n_nodes:
+    if top >= n_sensors:
         raise ValueError(
-            f"edge list {str(path)!r} refers to node {top}, but n_nodes={n_nodes} "
-            f"(indices must lie in 0 ... {n_nodes - 1})."
+            f"edge list {str(path)!r} refers to node {top}, but n_sensors={n_sensors} "
+            f"(indices must lie in 0 ... {n_sensors - 1})."
         )
     if symmetric:
         src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
         if weighted:
             cost = np.concatenate([cost, cost])
-    A = np.zeros((n_nodes, n_nodes), dtype=np.float64)
+    A = np.zeros((n_sensors, n_sensors), dtype=np.float64)
     if weighted:
         A.fill(np.inf)
         np.minimum.at(A, (src, dst), cost)
