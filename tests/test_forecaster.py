@@ -485,3 +485,16 @@ def test_bf16_autocast_path_trains_and_predicts_on_cpu(series, test_windows):
     fp32 = tiny_model(max_epochs=1).fit(series[:150]).predict(X)
     assert not np.array_equal(pred, fp32)  # autocast really changed the arithmetic
     assert np.abs(pred - fp32).mean() < 0.1 * np.abs(fp32).mean()
+
+
+def test_load_reads_files_written_before_loss_history_was_renamed(fitted, test_windows, tmp_path):
+    X, _ = test_windows
+    d = fitted.save(tmp_path / "old")
+    config = json.loads((d / "stvlm_config.json").read_text())
+    config["fitted"]["history_"] = config["fitted"].pop("loss_history_")  # the format as written before
+    del config["params"]["threshold"], config["params"]["callbacks"]
+    (d / "stvlm_config.json").write_text(json.dumps(config))
+    again = STVLMForecaster.load(d)
+    assert again.loss_history_ == fitted.loss_history_
+    assert again.threshold is None and again.callbacks is None
+    np.testing.assert_array_equal(again.predict(X), fitted.predict(X))
