@@ -8,6 +8,7 @@ parameter checks, the torch module, the inputs of a batch and the forward pass.
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
@@ -15,9 +16,15 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._device import torch_device
-from ._validation import _as_float_array, check_positive_int, check_real
-from .data import as_windows, check_sensors_have_data, chronological_split
+from ._validation import _as_float_array, check_positive_int, check_real, check_seed
+from .data import as_windows, chronological_split
+from .data._windows import check_sensors_have_data, check_value_range
 from .metrics import masked_mae
+
+# torch draws initial weights and dropout masks from its global generators, which every
+# thread shares; fits hold this lock from seeding to the last epoch, so that a fit's
+# result depends on its random_state alone, also in GridSearchCV(n_jobs=2) on threads.
+_SEEDED = threading.RLock()
 
 
 class BaseWindowForecaster(RegressorMixin, BaseEstimator):
@@ -113,14 +120,11 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         -------
         self
         """
-        import torch
-
-        from .training import TrainingLoop
-
         self._check_params()
         device = torch_device(self.device)
         data = self._front_door(X, y)
         check_sensors_have_data(data)
+        check_value_range(data)
         train, val = chronological_split(data, self.validation_fraction)
 
         # z-score from the training part only (one mean and std over all sensors).
@@ -130,9 +134,16 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         self.std_ = std if std > 0 else 1.0
         self.n_features_in_ = train.n_sensors
 
-        seed = self.random_state
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        seed = check_seed(self.random_state)
+        with _SEEDED, _own_rng(device):
+            self._fit_seeded(seed, train, val, device)
+        return self
+
+    def _fit_seeded(self, seed, train, val, device):
+        import torch
+
+        from .training import TrainingLoop
+
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         self._setup(train, device)
@@ -145,7 +156,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
                 f"batch_size={batch_size} is larger than the {len(train)} training windows; "
                 f"using batches of {len(train)}.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             batch_size = len(train)
         for part in (train, val):
@@ -180,7 +191,22 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         self.best_epoch_ = result.best_epoch
         self.best_score_ = -result.best_loss if np.isfinite(result.best_loss) else float("nan")
         self.interrupted_ = result.interrupted
-        return self
+        self._warn_if_worse_than_the_mean(result.best_loss, train if val is None else val)
+
+    def _warn_if_worse_than_the_mean(self, best_loss, windows):
+        """Training that ends far behind a constant forecast has failed: say so."""
+        try:
+            constant = masked_mae(windows.y, np.full(windows.y.shape, self.mean_), self.null_value, self.threshold)
+        except ValueError:  # no valid target to compare on
+            return
+        if np.isfinite(best_loss) and best_loss > 2 * constant:
+            warnings.warn(
+                "training failed to learn: the best monitored loss "
+                f"({best_loss:.4g}) is more than twice that of forecasting the training mean everywhere "
+                f"({constant:.4g}). Lower learning_rate (it is {self.learning_rate}).",
+                UserWarning,
+                stacklevel=4,
+            )
 
     # ------------------------------------------------------------------ predict
     def _predict_data(self, X):
@@ -289,3 +315,11 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             # A pickle must load on machines without the training GPU.
             state[self._module_attr] = copy.deepcopy(module).cpu()
         return state
+
+
+def _own_rng(device):
+    """Leave torch's global generators as they were before the fit (CPU, and the fit's GPU)."""
+    import torch
+
+    devices = [device.index or 0] if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)

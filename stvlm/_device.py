@@ -21,6 +21,14 @@ def resolve_device(device):
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch device; got {device!r}.") from exc
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (dev.index is not None and dev.index >= count):
+            raise ValueError(
+                f"device={device!r}, but this machine has {count} CUDA device(s)"
+                + (f" (cuda:0 ... cuda:{count - 1})" if count else "")
+                + ": use device='cpu', or 'auto' to take CUDA when it is there."
+            )
     return "cpu" if dev.type == "cpu" else dev
 
 

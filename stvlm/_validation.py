@@ -164,3 +164,26 @@ def check_real(value, name, low=None, high=None, low_open=False, high_open=False
     if high is not None and (value > high or (high_open and value == high)):
         raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}; got {value}.")
     return value
+
+
+def check_seed(random_state) -> int:
+    """An int seed from ``random_state``, as scikit-learn's ``check_random_state`` reads it.
+
+    ``None`` draws a fresh seed; an int must lie in ``[0, 2**32 - 1]``; a
+    ``numpy.random.RandomState`` or ``Generator`` gives the next draw of it (so a shared
+    one gives each fit its own seed, as in scikit-learn).
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, (bool, np.bool_)):
+        if not 0 <= random_state <= 2**32 - 1:
+            raise ValueError(f"random_state must be in [0, 2**32 - 1]; got {random_state}.")
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    raise TypeError(
+        "random_state must be None, an int in [0, 2**32 - 1], a numpy.random.RandomState or a "
+        f"numpy.random.Generator; got {random_state!r}."
+    )

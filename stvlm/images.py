@@ -96,7 +96,8 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
 
     After the fitted DTW scale, all three channels are invariant to one affine
     rescaling ``a * x + b`` (``a > 0``) of the whole dataset, so raw and z-scored
-    windows give the same images.
+    windows give the same images, for any finite data (docs/reliability.md: the
+    windows are rescaled by an exact power of two before the kernels).
 
     A series gives one image per window that has a full target, so the output has
     ``T - history - horizon + 1`` rows, not ``T``: the last ``horizon`` steps of the

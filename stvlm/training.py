@@ -26,6 +26,9 @@ from .metrics import target_mask
 
 __all__ = ["TrainingLoop", "TrainingResult", "masked_mae_loss", "predict_in_batches"]
 
+#: Training whose last epoch's loss exceeds the first's by this factor is said to diverge.
+DIVERGENCE_FACTOR = 10.0
+
 
 def masked_mae_loss(pred, y, null_value=0.0, threshold=None):
     """Masked MAE of a batch, and how many targets it counts.
@@ -182,10 +185,13 @@ class TrainingLoop:
             loss, n_valid = self.batch_loss(source, order[s : s + self.batch_size])
             if n_valid == 0:
                 continue
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise _NonFiniteLoss("training", value)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss.detach()) * n_valid
+            total += value * n_valid
             count += n_valid
         return total / count if count else math.nan
 
@@ -199,7 +205,10 @@ class TrainingLoop:
             for s in range(0, n, self.batch_size):
                 loss, n_valid = self.batch_loss(source, np.arange(s, min(n, s + self.batch_size)))
                 if n_valid:
-                    total += float(loss) * n_valid
+                    value = float(loss)
+                    if not math.isfinite(value):
+                        raise _NonFiniteLoss("validation", value)
+                    total += value * n_valid
                     count += n_valid
         return total / count if count else math.nan
 
@@ -264,19 +273,48 @@ class TrainingLoop:
                     break
                 if bad_epochs >= self.patience:
                     break
+        except _NonFiniteLoss as exc:
+            raise ValueError(
+                f"the {exc.part} loss became {exc.value} in epoch {len(result.loss_history) + 1}: the "
+                "network's numbers overflowed. Lower learning_rate (it is "
+                f"{self.learning_rate}), or check the data for extreme values; nothing was fitted."
+            ) from None
         except KeyboardInterrupt:
+            if not result.loss_history:
+                # Nothing trained yet: a model with its initial weights is not a fitted model.
+                raise
             result.interrupted = True
             warnings.warn(
                 f"training interrupted after {len(result.loss_history)} epochs; keeping the best "
                 f"weights so far (epoch {result.best_epoch}).",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         finally:
             bar.close()
         module.load_state_dict(best_state, strict=False)
         module.eval()
+        _warn_if_diverged(result)
         return result
+
+
+class _NonFiniteLoss(Exception):
+    def __init__(self, part, value):
+        super().__init__(part, value)
+        self.part, self.value = part, value
+
+
+def _warn_if_diverged(result):
+    """Warn when training ended far worse than it started (a learning rate too large)."""
+    losses = [r["train_loss"] for r in result.loss_history if math.isfinite(r["train_loss"])]
+    if len(losses) >= 2 and losses[-1] > DIVERGENCE_FACTOR * losses[0]:
+        warnings.warn(
+            f"training diverged: the training loss grew from {losses[0]:.4g} (epoch 1) to "
+            f"{losses[-1]:.4g} (epoch {len(losses)}). The best epoch's weights are kept, but a "
+            "smaller learning_rate will likely fit far better.",
+            UserWarning,
+            stacklevel=5,
+        )
 
 
 def predict_in_batches(forward, inputs, n, batch_size, out_shape):

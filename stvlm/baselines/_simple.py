@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import _as_float_array, check_positive_int, check_series, check_windows, impute_nonfinite
 from ..data import Windows, as_windows, slots_of_rows
+from ..data._windows import check_sensors_have_data
 from ..metrics import masked_mae
 from ._neural import _windows_with_time
 
@@ -54,6 +55,9 @@ class _SimpleWindowForecaster(RegressorMixin, BaseEstimator):
 
 class LastValueForecaster(_SimpleWindowForecaster):
     """Repeat each sensor's last observed value over the horizon.
+
+    A NaN/inf last step takes the last finite value before it (the windows are filled
+    along time, as every model of stvlm fills them: :meth:`stvlm.Windows.filled`).
 
     Parameters
     ----------
@@ -102,7 +106,7 @@ class LastValueForecaster(_SimpleWindowForecaster):
         ndarray of shape (n_windows, horizon, N)
         """
         check_is_fitted(self, "n_features_in_")
-        X = _predict_windows(self, X).X
+        X = _predict_windows(self, X).filled()  # the NaN rule of every model: fill along time
         return np.repeat(X[:, -1:, :], self.horizon, axis=1)
 
 
@@ -170,7 +174,10 @@ class HistoricalAverageForecaster(_SimpleWindowForecaster):
         if not isinstance(self.first_time_index, (int, np.integer)) or isinstance(self.first_time_index, bool):
             raise TypeError(f"first_time_index must be an int; got {self.first_time_index!r}.")
         series = check_series(X)
+        check_sensors_have_data(Windows(series[None]))
         slots = slots_of_rows(X, spd, int(self.first_time_index))
+        if slots is None:
+            raise ValueError("the series' rows carry no time of day: give a DatetimeIndex of at least two rows.")
         sums = np.zeros((spd, series.shape[1]))
         counts = np.zeros((spd, series.shape[1]))
         ok = np.isfinite(series)

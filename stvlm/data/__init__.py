@@ -18,7 +18,7 @@ import numpy as np
 from .._validation import _as_float_array, check_series, check_windows
 from ._clock import _datetime_index, _row_clock, last_window, slots_of_rows
 from ._split import chronological_split, rows_needed, split_sizes
-from ._windows import Windows, check_sensors_have_data, check_targets
+from ._windows import Windows, check_targets
 
 __all__ = [
     "Windows",

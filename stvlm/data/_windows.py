@@ -6,7 +6,11 @@ import numpy as np
 
 from .._validation import check_positive_int, check_windows, impute_nonfinite
 
-__all__ = ["Windows", "check_sensors_have_data", "check_targets"]
+__all__ = ["MAX_ABS_VALUE", "Windows", "check_sensors_have_data", "check_targets", "check_value_range"]
+
+#: Largest magnitude a trained model accepts in its data. The networks compute in
+#: float32 (largest value 3.4e38), and the loss scales forecasts back to data units.
+MAX_ABS_VALUE = 1e30
 
 
 class Windows:
@@ -171,3 +175,17 @@ def check_sensors_have_data(windows):
             f"sensors {shown}{' ...' if dead.size > 10 else ''} have no finite value in the training data "
             "(all NaN/inf): there is nothing to learn or forecast for them. Drop these columns first."
         )
+
+
+def check_value_range(windows):
+    """Refuse windows or targets beyond ``MAX_ABS_VALUE``, which float32 training cannot hold."""
+    for name, a in (("X", windows.X), ("y", windows.y)):
+        if a is None:
+            continue
+        finite = np.abs(a[np.isfinite(a)])
+        top = float(finite.max()) if finite.size else 0.0
+        if top > MAX_ABS_VALUE:
+            raise ValueError(
+                f"{name} holds values up to {top:.3g} in magnitude; stvlm's models train in float32 "
+                f"and accept data within +-{MAX_ABS_VALUE:g}. Rescale the data first (e.g. to other units)."
+            )

@@ -49,7 +49,7 @@ def _check_backend(backend):
     return "numba" if backend == "auto" else backend
 
 
-def _unit_rows(V: np.ndarray):
+def _unit_rows(V: np.ndarray, atol=_FLAT_ATOL):
     """Centre the last axis and scale to unit norm; flat rows become 0.
 
     Computed in float64 whatever the input, so the flat test and the normalisation
@@ -61,7 +61,7 @@ def _unit_rows(V: np.ndarray):
     Z = np.empty_like(V)
     flat = np.empty(V.shape[:-1], dtype=bool)
     m = V.shape[-1]
-    _numba.unit_rows(V.reshape(-1, m), Z.reshape(-1, m), flat.reshape(-1), _FLAT_RTOL, _FLAT_ATOL)
+    _numba.unit_rows(V.reshape(-1, m), Z.reshape(-1, m), flat.reshape(-1), _FLAT_RTOL, float(atol))
     return Z, flat
 
 
@@ -77,18 +77,18 @@ def _series(X):
     return np.ascontiguousarray(X.transpose(0, 2, 1), dtype=np.float64)
 
 
-def _spectra(S: np.ndarray, flat_series=None):
+def _spectra(S: np.ndarray, flat_series=None, atol=_FLAT_ATOL):
     """Standardised amplitude spectra without the DC bin, and the flat mask.
 
     ``flat_series``: the series' own flat mask (``_unit_rows(S)[1]``) if already known.
     """
     S = S.astype(np.float64, copy=False)
     amp = np.abs(np.fft.rfft(S, axis=-1))[..., 1:]
-    A, flat = _unit_rows(amp)
+    A, flat = _unit_rows(amp, atol)
     # A flat series has no spectrum beyond DC, but the FFT leaves rounding noise
     # (~1e-16 |x|) there, which _unit_rows alone would normalise into a spurious
     # spectrum with a correlation of 1 to itself: decide flatness on the series too.
-    flat |= _unit_rows(S)[1] if flat_series is None else flat_series
+    flat |= _unit_rows(S, atol)[1] if flat_series is None else flat_series
     A[flat] = 0.0
     return A, flat
 
@@ -183,7 +183,7 @@ def _spectral_numba(S, dt):
     return out
 
 
-def _torch_call(kind, S, dt, device):
+def _torch_call(kind, S, dt, device, atol=_FLAT_ATOL):
     import torch
 
     from . import _torch
@@ -193,11 +193,11 @@ def _torch_call(kind, S, dt, device):
     if kind == "dtw":
         return _torch.dtw_torch(torch.as_tensor(S, dtype=tdt, device=dev))
     if kind == "xcorr":
-        Z, flat = _unit_rows(S)
+        Z, flat = _unit_rows(S, atol)
         return _torch.xcorr_torch(
             torch.as_tensor(Z, dtype=tdt, device=dev), torch.as_tensor(flat, device=dev)
         )
-    A, flat = _spectra(S)
+    A, flat = _spectra(S, atol=atol)
     return _torch.spectral_torch(torch.as_tensor(A, dtype=tdt, device=dev), torch.as_tensor(flat, device=dev))
 
 

@@ -7,11 +7,31 @@ and :class:`~stvlm.STVLMForecaster` both call :func:`correlation_channels` (and
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # Windows sampled (evenly spaced) to fit the DTW similarity scale: enough for a stable
 # median, cheap even for thousands of sensors.
 _SCALE_WINDOWS = 256
+# Within an image, a series is flat (correlation 0) when its spread is at most 1e-6 of
+# its magnitude (the kernels' rule) or this fraction of the data's DTW scale: a bound
+# that moves with the data, so that rescaling the data never turns sensors flat.
+FLAT_ATOL_REL = 1e-12
+
+
+def _power_of_two_scale(X, dtw_scale):
+    """``X`` scaled by a power of two to ``max|X|`` in [0.5, 1), with its DTW scale.
+
+    Multiplying by a power of two is exact in binary floating point, so every channel
+    comes out bit for bit as from the unscaled windows; but no square in the float32
+    kernels can overflow, whatever the data's magnitude.
+    """
+    big = float(np.max(np.abs(X))) if X.size else 0.0
+    if big == 0.0 or not np.isfinite(big):
+        return X, float(dtw_scale)
+    f = math.ldexp(1.0, -math.frexp(big)[1])
+    return X * f, float(dtw_scale) * f
 
 
 def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial=False, out=None, check_input=True):
@@ -73,11 +93,13 @@ def correlation_channels(X, dtw_scale, *, dtype=np.float32, device="cpu", serial
             f"out must be a C-contiguous {np.dtype(dtype)} array of shape {(n, 3, N, N)}; "
             f"got {out.dtype} {out.shape}{'' if out.flags.c_contiguous else ', not C-contiguous'}."
         )
+    X, dtw_scale = _power_of_two_scale(X, dtw_scale)
+    atol = FLAT_ATOL_REL * dtw_scale
     if str(device) == "cpu":
-        res = _channels_numba(X, work, 1.0 / float(dtw_scale), serial, out)
+        res = _channels_numba(X, work, 1.0 / dtw_scale, serial, out, atol)
     else:
         S = _series(X)
-        d, r, p = (_torch_call(kind, S, work, device) for kind in ("dtw", "xcorr", "spectral"))
+        d, r, p = (_torch_call(kind, S, work, device, atol) for kind in ("dtw", "xcorr", "spectral"))
         res = torch_images(d, r, p, dtw_scale).cpu().numpy()
         if out is not None:
             out[...] = res
@@ -113,12 +135,14 @@ def correlation_channels_torch(X, dtw_scale, device):
     """
     from . import _series, _torch_call
 
+    X, dtw_scale = _power_of_two_scale(X, dtw_scale)
     S = _series(X)
-    d, r, p = (_torch_call(kind, S, np.float32, device) for kind in ("dtw", "xcorr", "spectral"))
+    atol = FLAT_ATOL_REL * dtw_scale
+    d, r, p = (_torch_call(kind, S, np.float32, device, atol) for kind in ("dtw", "xcorr", "spectral"))
     return torch_images(d, r, p, dtw_scale)
 
 
-def _channels_numba(X, work, inv_scale, serial, out=None):
+def _channels_numba(X, work, inv_scale, serial, out=None, atol=1e-12):
     """Raw channels written straight into the image array, then mirrored and mapped."""
     from . import _numba, _run_dtw, _run_xcorr, _series, _spectra, _unit_rows
 
@@ -126,9 +150,9 @@ def _channels_numba(X, work, inv_scale, serial, out=None):
     if out is None:
         out = np.empty((n, 3, N, N), dtype=work)
     S = _series(X)
-    Z, flat_r = _unit_rows(S)
+    Z, flat_r = _unit_rows(S, atol)
     Zt = np.ascontiguousarray(Z.transpose(0, 2, 1), dtype=work)
-    A, flat_p = _spectra(S, flat_r)
+    A, flat_p = _spectra(S, flat_r, atol)
     At = np.ascontiguousarray(A.transpose(0, 2, 1), dtype=work)
     Xw = np.ascontiguousarray(X, dtype=work)
     # The DTW kernel writes similarities exp(-d / scale) itself: once per pair there.
@@ -185,13 +209,16 @@ def fit_dtw_scale(X, device="cpu", *, check_input=True):
     sample = np.ascontiguousarray(X[idx], dtype=np.float64)
     if check_input:
         sample = impute_nonfinite(sample)
+    # Exact power-of-two rescaling, undone on the distances: no square can overflow.
+    scaled, f = _power_of_two_scale(sample, 1.0)
+    sample = scaled
     if str(device) == "cpu":
         # The generic kernel: a float64 kernel unrolled for this alone would cost more
         # to compile than it saves on at most 256 windows.
         d = _dtw_numba(sample, np.float64, unrolled=False)
     else:
         d = _torch_call("dtw", _series(sample), np.float64, device).cpu().numpy()
-    return robust_scale(d[:, ~np.eye(N, dtype=bool)])
+    return robust_scale(d[:, ~np.eye(N, dtype=bool)] / f)
 
 
 def robust_scale(d):

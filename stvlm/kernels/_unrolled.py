@@ -44,8 +44,12 @@ def kernel_dir() -> Path:
     """Where the generated modules (and numba's cache of them) are written.
 
     ``STVLM_KERNEL_DIR`` if set, else ``stvlm-kernels`` under ``NUMBA_CACHE_DIR`` or
-    the user's cache folder (``XDG_CACHE_HOME`` or ``~/.cache``), else a temporary
-    folder when none of these is writable.
+    the user's cache folder (``XDG_CACHE_HOME`` or ``~/.cache``), else
+    ``stvlm-kernels-<uid>`` in the temporary folder. Code is imported from there, so a
+    folder is used only when it is private, as Python and pip treat their caches: created
+    with mode 0700, owned by this user, not writable by group or others, not a link.
+    A folder that fails this is passed over; when none is left, a fresh private
+    temporary folder serves (the kernels are then compiled again in the next process).
     """
     candidates = []
     if os.environ.get("STVLM_KERNEL_DIR"):
@@ -59,15 +63,38 @@ def kernel_dir() -> Path:
                 base = None
         if base:
             candidates.append(Path(base) / "stvlm-kernels")
-    candidates.append(Path(tempfile.gettempdir()) / f"stvlm-kernels-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    candidates.append(Path(tempfile.gettempdir()) / f"stvlm-kernels-{_uid()}")
     for d in candidates:
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-            if os.access(d, os.W_OK):
-                return d
-        except OSError:
-            continue
-    raise OSError(f"no writable folder for stvlm's generated kernels among {[str(c) for c in candidates]}")
+        if _private_dir(d):
+            return d
+    return Path(_fresh_private_dir())
+
+
+@functools.lru_cache(maxsize=1)
+def _fresh_private_dir():
+    return tempfile.mkdtemp(prefix="stvlm-kernels-")  # mode 0700, new, ours
+
+
+def _uid():
+    return os.getuid() if hasattr(os, "getuid") else 0
+
+
+def _private_dir(d: Path) -> bool:
+    """Create ``d`` (mode 0700) if missing; whether it is safe to import code from."""
+    try:
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(d)
+    except OSError:
+        return False
+    import stat
+
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        return False
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return False
+    if st.st_mode & 0o022:  # writable by group or others
+        return False
+    return os.access(d, os.W_OK)
 
 
 @functools.lru_cache(maxsize=None)
@@ -78,11 +105,13 @@ def kernels(k: int):
     name = f"stvlm_s2i_k{k}_v{_GEN_VERSION}"
     path = kernel_dir() / f"{name}.py"
     text = source(k)
-    if not path.exists() or path.read_text() != text:
+    if not path.exists() or path.is_symlink() or path.read_text() != text:
         # Write then rename: concurrent workers never import a half-written file.
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
+    if path.read_text() != text:  # what is imported is what was generated, to the byte
+        raise OSError(f"{path} changed while stvlm wrote it; not importing it.")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # numba's cache locator looks the module up by name

@@ -189,7 +189,14 @@ def masked_rmse(y_true, y_pred, null_value=0.0, threshold=None):
     3.5355339059327378
     """
     t, p = _mask(y_true, y_pred, null_value, threshold)
-    return float(np.sqrt(np.mean((p - t) ** 2)))
+    d = p - t
+    with np.errstate(over="ignore"):
+        rmse = float(np.sqrt(np.mean(d**2)))
+    if not np.isfinite(rmse):
+        # The squares overflowed (errors beyond ~1e154): the same value, scaled first.
+        top = float(np.max(np.abs(d)))
+        rmse = top * float(np.sqrt(np.mean((d / top) ** 2))) if np.isfinite(top) else np.inf
+    return rmse
 
 
 def masked_mape(y_true, y_pred, null_value=0.0, threshold=None):
