@@ -41,6 +41,9 @@ class _NeuralWindowForecaster(BaseWindowForecaster):
             return {}
         return dict(steps_per_day=self.steps_per_day, start=int(self.first_time_index))
 
+    def _setup(self, train, device):
+        _check_time(self, train)  # the validation windows come from the same data
+
     def _check_predict_data(self, windows):
         _check_time(self, windows)
 
@@ -50,7 +53,6 @@ class _NeuralWindowForecaster(BaseWindowForecaster):
         (x,) = super()._inputs(windows, idx, device)
         if not self._uses_time_of_day:
             return x, None
-        _check_time(self, windows)
         return x, torch.as_tensor(windows.time_of_day[idx], dtype=torch.long, device=device)
 
 

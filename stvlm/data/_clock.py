@@ -112,12 +112,8 @@ def _row_clock(index, T, steps_per_day, start):
             # A step that does not divide a day (weekly, monthly, odd seconds) has no
             # time-of-day slots; the day of week still holds.
             steps_per_day = _NS_PER_DAY // step if _NS_PER_DAY % step == 0 else None
-        of_day = np.mod(ns, _NS_PER_DAY)
-        slot = None if steps_per_day is None else ((of_day * steps_per_day) // _NS_PER_DAY).astype(np.int64)
-        # Days since 1970-01-01 (a Thursday, weekday 3).
-        dow = (np.floor_divide(ns, _NS_PER_DAY) + 3) % 7
         spd = None if steps_per_day is None else int(steps_per_day)
-        return spd, slot, dow.astype(np.int64), stamps
+        return (spd, *_slot_and_weekday(ns, spd), stamps)
     if steps_per_day is None:
         if start is not None:
             raise ValueError("start needs steps_per_day (slots per day) to date the rows.")
@@ -132,9 +128,16 @@ def _row_clock(index, T, steps_per_day, start):
     if _NS_PER_DAY % spd:
         raise ValueError(f"steps_per_day={spd} does not divide a day into whole nanoseconds.")
     ns = t0.astype(np.int64) + np.arange(T, dtype=np.int64) * (_NS_PER_DAY // spd)
-    slot = (np.mod(ns, _NS_PER_DAY) * spd) // _NS_PER_DAY
-    dow = (np.floor_divide(ns, _NS_PER_DAY) + 3) % 7
-    return spd, slot.astype(np.int64), dow.astype(np.int64), ns.astype("datetime64[ns]")
+    return (spd, *_slot_and_weekday(ns, spd), ns.astype("datetime64[ns]"))
+
+
+def _slot_and_weekday(ns, steps_per_day):
+    """Time-of-day slot (None without ``steps_per_day``) and weekday of nanosecond times."""
+    slot = None
+    if steps_per_day is not None:
+        slot = ((np.mod(ns, _NS_PER_DAY) * steps_per_day) // _NS_PER_DAY).astype(np.int64)
+    # Days since 1970-01-01, a Thursday (weekday 3).
+    return slot, ((np.floor_divide(ns, _NS_PER_DAY) + 3) % 7).astype(np.int64)
 
 
 def _as_datetime64(start):

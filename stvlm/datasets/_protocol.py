@@ -151,16 +151,14 @@ class Protocol:
         ((3567, 12, 170), 288, 165, '2016-08-19T13:45')
         """
         from ..data import Windows
+        from ..data._clock import _row_clock
 
         origin = self.test_rows + self.history - 1
-        start = self.start_time or None
         slots = self.time_of_day(origin)
         dow = stamps = None
-        if start:
-            t0 = np.datetime64(start, "ns")
-            stamps = t0 + origin * np.timedelta64(86_400 * 10**9 // self.steps_per_day, "ns")
-            days = stamps.astype("datetime64[D]").astype(np.int64)
-            dow = (days + 3) % 7  # 1970-01-01 was a Thursday
+        if self.start_time:  # the rows' dates, as the front door reads them
+            _, _, dow, stamps = _row_clock(None, int(origin[-1]) + 1, self.steps_per_day, self.start_time)
+            dow, stamps = dow[origin], stamps[origin]
         return Windows(
             self.test_X, self.test_y, time_of_day=slots, day_of_week=dow, steps_per_day=self.steps_per_day,
             timestamps=stamps,

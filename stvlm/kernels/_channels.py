@@ -18,17 +18,22 @@ _SCALE_WINDOWS = 256
 # its magnitude (the kernels' rule) or this fraction of the data's DTW scale: a bound
 # that moves with the data, so that rescaling the data never turns sensors flat.
 FLAT_ATOL_REL = 1e-12
+# Windows whose largest magnitude lies in this band go to the float32 kernels as they
+# are: their squared differences (times 2k steps) stay far inside float32's range.
+_SCALE_FREE_LOW, _SCALE_FREE_HIGH = 2.0**-40, 2.0**40
 
 
 def _power_of_two_scale(X, dtw_scale):
-    """``X`` scaled by a power of two to ``max|X|`` in [0.5, 1), with its DTW scale.
+    """``X`` scaled by a power of two to ``max|X|`` in [0.5, 1) when its magnitude lies
+    outside the float32-safe band, with its DTW scale.
 
     Multiplying by a power of two is exact in binary floating point, so every channel
     comes out bit for bit as from the unscaled windows; but no square in the float32
     kernels can overflow, whatever the data's magnitude.
     """
     big = float(np.max(np.abs(X))) if X.size else 0.0
-    if big == 0.0 or not np.isfinite(big):
+    # Inside the safe band scaling would change no bit: skip the copy on the hot path.
+    if big == 0.0 or not np.isfinite(big) or _SCALE_FREE_LOW <= big <= _SCALE_FREE_HIGH:
         return X, float(dtw_scale)
     f = math.ldexp(1.0, -math.frexp(big)[1])
     return X * f, float(dtw_scale) * f
