@@ -11,7 +11,7 @@ _MODEL_NAMES = {
     "lstm": "LSTM seq2seq",
     "last-value": "Last value",
     "historical-average": "Historical average",
-    "seasonal-naive": "Seasonal naive (1 day)",
+    "seasonal-naive": "Seasonal naive (1 day, repeated)",
 }
 _SETTING_NAMES = {"full": "full", "wo-saf": "w/o SAF", "wo-ft": "w/o FT"}
 
@@ -29,12 +29,56 @@ def _cell(values, digits=2):
     return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
 
 
+def _order(key):
+    model, s = key
+    if s == "full":
+        so = (0, 0.0)
+    elif s.startswith("few-shot-"):
+        so = (1, float(s[len("few-shot-"):]))
+    else:
+        ablations = list(_SETTING_NAMES)
+        so = (2, ablations.index(s) if s in ablations else 99)
+    # Rows in the order of the runner's MODELS and SETTINGS, which the name tables follow.
+    return so, list(_MODEL_NAMES).index(model) if model in _MODEL_NAMES else 99
+
+
+def _long_term_table(rows, title):
+    """One line per (model, setting): MSE / MAE at each horizon and their mean over horizons."""
+    horizons = sorted({int(r["horizon"]) for r in rows})
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["setting"]), {}).setdefault(int(r["horizon"]), []).append(r)
+    lines = [f"**{title}**", ""] if title else []
+    lines += [
+        "| model | setting | " + " | ".join(f"H {h} (MSE / MAE)" for h in horizons) + " | mean (MSE / MAE) | seeds |",
+        "|---|---|" + "---|" * (len(horizons) + 2),
+    ]
+    for k in sorted(groups, key=_order):
+        g = groups[k]
+        cells, mse, mae = [], [], []
+        for h in horizons:
+            if h not in g:
+                cells.append("-")
+                continue
+            a, b = [float(r["MSE"]) for r in g[h]], [float(r["MAE"]) for r in g[h]]
+            cells.append(f"{_cell(a, 3)} / {_cell(b, 3)}")
+            mse.append(np.mean(a))
+            mae.append(np.mean(b))
+        mean = f"{np.mean(mse):.3f} / {np.mean(mae):.3f}" if len(mse) == len(horizons) else "-"
+        seeds = max(len(v) for v in g.values())
+        lines.append(f"| {_MODEL_NAMES.get(k[0], k[0])} | {_setting_name(k[1])} | " + " | ".join(cells)
+                     + f" | {mean} | {seeds} |")
+    return "\n".join(lines) + "\n"
+
+
 def results_table(rows, title=None):
     """Markdown table of results rows, mean ± std over seeds, in the paper's layout.
 
     One line per (model, setting): MAE, RMSE and MAPE over all horizons, then MAE /
     RMSE / MAPE at horizons 3, 6 and 12, the fit time and peak memory, and the number
-    of seeds. The standard deviation is the sample one (``ddof=1``).
+    of seeds. The standard deviation is the sample one (``ddof=1``). Rows of a
+    long-term protocol (ETT, with ``MSE``) give one line per (model, setting) with
+    MSE / MAE at each horizon and their mean over the horizons, as the papers report.
 
     Parameters
     ----------
@@ -57,21 +101,13 @@ def results_table(rows, title=None):
     >>> print(results_table(rows).splitlines()[2])
     | STID-like MLP | full | 15.00 ± 1.41 | 30.00 ± 2.83 | 10.00 ± 0.00 | 15.00 ± 1.41 / 15.00 ± 1.41 / 15.00 ± 1.41 | 15.00 ± 1.41 / 15.00 ± 1.41 / 15.00 ± 1.41 | 15.00 ± 1.41 / 15.00 ± 1.41 / 15.00 ± 1.41 | 1 | 100 | 2 |
     """
+    if rows and str(rows[0].get("MSE", "")) not in ("", "None"):
+        return _long_term_table(rows, title)
     groups = {}
     for r in rows:
         groups.setdefault((r["model"], r["setting"]), []).append(r)
     # Rows in the order of the runner's MODELS and SETTINGS, which the name tables follow.
-    model_order = {m: i for i, m in enumerate(_MODEL_NAMES)}
-    ablations = list(_SETTING_NAMES)
-
-    def setting_order(s):
-        if s == "full":
-            return (0, 0.0)
-        if s.startswith("few-shot-"):
-            return (1, float(s[len("few-shot-"):]))
-        return (2, ablations.index(s) if s in ablations else 99)
-
-    keys = sorted(groups, key=lambda k: (setting_order(k[1]), model_order.get(k[0], 99)))
+    keys = sorted(groups, key=_order)
     lines = []
     if title:
         lines += [f"**{title}**", ""]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import subprocess
 import threading
@@ -53,6 +52,23 @@ COLUMNS = (
     "commit", "finished",
 )
 _KEY = ("protocol", "model", "preset", "setting", "seed")
+#: Columns of the long-term protocols (ETT): one row per horizon, MSE and MAE on z-scored values.
+LONG_TERM_COLUMNS = (
+    "protocol", "model", "preset", "setting", "seed", "history", "horizon", "n_fit_rows", "MSE", "MAE",
+    "fit_seconds", "predict_seconds", "peak_memory_mb", "epochs", "best_epoch", "threads", "commit", "finished",
+)
+
+
+def _long(p):
+    return "MSE" in p.metrics
+
+
+def _columns(p):
+    return LONG_TERM_COLUMNS if _long(p) else COLUMNS
+
+
+def _key_of(p):
+    return _KEY + (("history", "horizon") if _long(p) else ())
 
 
 # ---------------------------------------------------------------------- models
@@ -105,9 +121,8 @@ def _predict(model, est, protocol):
 def _fit_rows(protocol, setting):
     """Rows of the fit period a setting may fit on."""
     if setting.startswith("few-shot-"):
-        frac = float(setting[len("few-shot-"):])
-        # The first fraction of the training part (the paper's few-shot setting).
-        return protocol.fit_series[: int(math.floor(frac * protocol.n_train_rows))]
+        # The first fraction of the training part (the papers' few-shot setting).
+        return protocol.few_shot_series(float(setting[len("few-shot-"):]))
     return protocol.fit_series
 
 
@@ -184,17 +199,17 @@ def _one_run(protocol, model, preset, setting, seed, overrides, curves_dir, mode
     hist = getattr(est, "loss_history_", None)
     row = dict(
         protocol=protocol.name, model=model, preset=preset if model in BENCHMARK_PRESETS else "-", setting=setting,
-        seed=seed, n_fit_rows=series.shape[0],
-        MAE=scores["MAE"], RMSE=scores["RMSE"], MAPE=scores["MAPE"],
+        seed=seed, n_fit_rows=series.shape[0], history=protocol.history, horizon=protocol.horizon,
+        **{m: scores[m] for m in protocol.metrics},
         fit_seconds=round(fit_s, 2), predict_seconds=round(predict_s, 2),
         peak_memory_mb=round(mem.peak / 2**20, 1),
         epochs=len(hist) if hist is not None else "", best_epoch=getattr(est, "best_epoch_", ""),
         threads=torch.get_num_threads(), commit=_commit(), finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )
-    for h in (3, 6, 12):
-        for m in ("MAE", "RMSE", "MAPE"):
-            row[f"{m}_h{h}"] = scores["horizons"][h][m]
-    stem = f"{model}_{row['preset']}_{setting}_seed{seed}"
+    for h, figures in scores["horizons"].items():
+        for m, value in figures.items():
+            row[f"{m}_h{h}"] = value
+    stem = f"{model}_{row['preset']}_{setting}_seed{seed}" + (f"_L{protocol.history}_H{protocol.horizon}" if _long(protocol) else "")
     if curves_dir is not None and hist:
         curves_dir.mkdir(parents=True, exist_ok=True)
         (curves_dir / f"{stem}.json").write_text(json.dumps(hist, indent=1, default=float))
@@ -217,18 +232,18 @@ def _read_rows(path):
         return list(csv.DictReader(f))
 
 
-def _key(row):
-    return tuple(str(row[k]) for k in _KEY)
+def _key(row, key=_KEY):
+    return tuple(str(row.get(k, "")) for k in key)
 
 
-def _append_row(path, row):
+def _append_row(path, row, columns=COLUMNS):
     new = not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w = csv.DictWriter(f, fieldnames=columns)
         if new:
             w.writeheader()
-        w.writerow({k: row.get(k, "") for k in COLUMNS})
+        w.writerow({k: row.get(k, "") for k in columns})
 
 
 @dataclass
@@ -236,20 +251,27 @@ class _Plan:
     model: str
     setting: str
     seed: int
+    protocol: object = None
 
 
-def _load(protocol, data_dir, steps_per_day):
-    from .datasets import PROTOCOLS, Protocol, load_pems, load_protocol, make_protocol
+def _load(protocol, data_dir, steps_per_day, history=None, horizons=None, download=False):
+    """The protocols of a run: one, or one per horizon for the long-term protocols."""
+    from .datasets import ETT_HORIZONS, LONG_TERM, PROTOCOLS, Protocol, load_pems, load_protocol, make_protocol
 
+    if protocol in LONG_TERM:
+        hs = ETT_HORIZONS if horizons is None else horizons
+        return [load_protocol(protocol, data_dir, history=history, horizon=h, download=download) for h in hs]
+    if horizons is not None and list(horizons) != [12]:
+        raise ValueError(f"horizons= applies to the long-term protocols ({', '.join(LONG_TERM)}); got {horizons!r}.")
     if isinstance(protocol, Protocol):
-        return protocol
+        return [protocol]
     if protocol in PROTOCOLS:
-        return load_protocol(protocol, data_dir=data_dir)
+        return [load_protocol(protocol, data_dir=data_dir, history=history, download=download)]
     path = Path(protocol)
     if path.suffix in (".npz", ".npy") or path.exists():
         if not path.exists():
             raise FileNotFoundError(f"data file {str(path)!r} does not exist.")
-        return make_protocol(load_pems(path), name=path.stem, steps_per_day=steps_per_day)
+        return [make_protocol(load_pems(path), name=path.stem, steps_per_day=steps_per_day)]
     raise ValueError(
         f"protocol must be one of {', '.join(PROTOCOLS)}, a Protocol, or the path of a .npz/.npy "
         f"series (split 6:2:2); got {protocol!r}."
@@ -270,15 +292,20 @@ def run(
     save_curves=True,
     models_dir=None,
     verbose=1,
+    history=None,
+    horizons=None,
+    download=False,
 ):
     """Run models on a protocol in the given settings and seeds; append to the results file.
 
     Parameters
     ----------
     protocol : str or Protocol, default="pems08-tail"
-        ``"pems08-tail"``, ``"sz-taxi"``, a :class:`~stvlm.datasets.Protocol`, or the
-        path of a user's ``.npz``/``.npy`` series (split 6:2:2 by
-        :func:`~stvlm.datasets.make_protocol`).
+        A name of :data:`stvlm.datasets.PROTOCOLS` (``"pems08-tail"``, ``"sz-taxi"``,
+        ``"pems03"`` ... ``"pems08"``, ``"etth1"``, ``"etth2"``), a
+        :class:`~stvlm.datasets.Protocol`, or the path of a user's ``.npz``/``.npy``
+        series (split 6:2:2 by :func:`~stvlm.datasets.make_protocol`). A long-term
+        protocol (ETT) runs once per horizon and scores MSE and MAE on z-scored values.
     models : sequence of str
         Names from :data:`MODELS`.
     settings : sequence of str, default=("full",)
@@ -306,6 +333,12 @@ def run(
         Also save each fitted model there (``STVLMForecaster.save``, joblib otherwise).
     verbose : int, default=1
         ``1``: a tqdm bar over runs and a line per finished run.
+    history : int, default=None
+        Input length of a long-term protocol (96 when None; the papers use 96 or 512).
+    horizons : sequence of int, default=None
+        Horizons of a long-term protocol (all of 96, 192, 336, 720 when None).
+    download : bool, default=False
+        Fetch the full PEMS or ETT file of a named protocol if no copy is found.
 
     Returns
     -------
@@ -350,40 +383,45 @@ def run(
     if not seeds:
         raise ValueError("seeds must hold at least one seed.")
     overrides = dict(overrides or {})
-    p = _load(protocol, data_dir, steps_per_day)
+    protocols = _load(protocol, data_dir, steps_per_day, history, horizons, download)
+    p = protocols[0]
+    key, columns = _key_of(p), _columns(p)
     results_dir = Path(results_dir)
     csv_path = results_dir / f"{p.name}.csv"
-    done = {_key(r) for r in _read_rows(csv_path)}
+    done = {_key(r, key) for r in _read_rows(csv_path)}
 
     plan = []
-    for m in models:
-        for s in settings:
-            if not _applies(m, s):
-                continue
-            for seed in seeds[:1] if m in _DETERMINISTIC else seeds:
-                plan.append(_Plan(m, s, seed))
-    todo = [
-        x for x in plan
-        if (p.name, x.model, preset if x.model in BENCHMARK_PRESETS else "-", x.setting, str(x.seed)) not in done
-    ]
+    for q in protocols:
+        for m in models:
+            for s in settings:
+                if not _applies(m, s):
+                    continue
+                for seed in seeds[:1] if m in _DETERMINISTIC else seeds:
+                    plan.append(_Plan(m, s, seed, q))
+
+    def planned_key(x):
+        row = dict(protocol=p.name, model=x.model, preset=preset if x.model in BENCHMARK_PRESETS else "-",
+                   setting=x.setting, seed=x.seed, history=x.protocol.history, horizon=x.protocol.horizon)
+        return _key(row, key)
+
+    todo = [x for x in plan if planned_key(x) not in done]
     from ._progress import progress
 
     bar = progress(len(todo), verbose, f"benchmark {p.name}")
     try:
         for x in todo:
             row = _one_run(
-                p, x.model, preset, x.setting, x.seed, overrides,
+                x.protocol, x.model, preset, x.setting, x.seed, overrides,
                 results_dir / f"{p.name}-curves" if save_curves else None,
                 None if models_dir is None else Path(models_dir),
             )
-            _append_row(csv_path, row)
+            _append_row(csv_path, row, columns)
             bar.update(1)
             if verbose:
-                print(
-                    f"{x.model:<18} {x.setting:<14} seed {x.seed}: MAE {row['MAE']:.2f} RMSE {row['RMSE']:.2f} "
-                    f"MAPE {row['MAPE']:.2f}%  fit {row['fit_seconds']:.0f} s",
-                    flush=True,
-                )
+                figures = "  ".join(f"{m} {row[m]:.4g}" for m in x.protocol.metrics)
+                where = f" H {x.protocol.horizon}" if _long(p) else ""
+                print(f"{x.model:<18} {x.setting:<14} seed {x.seed}{where}: {figures}  fit {row['fit_seconds']:.0f} s",
+                      flush=True)
     finally:
         bar.close()
     rows = [r for r in _read_rows(csv_path) if r["preset"] in (preset, "-")]

@@ -1,4 +1,4 @@
-"""The ``stvlm`` command line: ``stvlm benchmark ...`` (also ``python -m stvlm``)."""
+"""The ``stvlm`` command line: ``stvlm benchmark ...``, ``stvlm fetch ...`` (also ``python -m stvlm``)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,13 @@ def _build_parser():
         ),
     )
     b.add_argument("--protocol", default="pems08-tail",
-                   help="pems08-tail, sz-taxi, or the path of a .npz/.npy series split 6:2:2 (default: pems08-tail)")
+                   help="pems08-tail, sz-taxi, pems03/04/07/08, etth1, etth2, or the path of a .npz/.npy series "
+                        "split 6:2:2 (default: pems08-tail)")
+    b.add_argument("--history", type=int, default=None, help="input length of etth1/etth2 (default: 96)")
+    b.add_argument("--horizons", type=lambda t: [int(x) for x in _csv(t)], default=None,
+                   help="comma-separated horizons of etth1/etth2 (default: 96,192,336,720)")
+    b.add_argument("--download", action="store_true",
+                   help="fetch the full PEMS or ETT file of the protocol if no copy is found")
     b.add_argument("--models", type=_csv, default=list(MODELS),
                    help=f"comma-separated, from: {', '.join(MODELS)} (default: all)")
     b.add_argument("--settings", type=_csv, default=["full"],
@@ -41,7 +47,31 @@ def _build_parser():
     b.add_argument("--models-dir", default=None, help="also save each fitted model here")
     b.add_argument("--no-curves", action="store_true", help="do not write the per-epoch learning curves")
     b.add_argument("--quiet", action="store_true")
+    f = sub.add_parser(
+        "fetch",
+        help="download and verify datasets into the cache (stvlm.datasets.get_data_home)",
+        description="Fetch PEMS03/04/07/08 (with their road graphs) and ETTh1/ETTh2 once: verified, atomic, cached.",
+    )
+    f.add_argument("datasets", type=_csv, help="comma-separated, from: PEMS03, PEMS04, PEMS07, PEMS08, ETTh1, ETTh2")
+    f.add_argument("--data-home", default=None, help="the download cache (default: $STVLM_CACHE_DIR or ~/.cache/stvlm)")
+    f.add_argument("--timeout", type=float, default=60.0)
+    f.add_argument("--quiet", action="store_true")
     return parser
+
+
+def _fetch(args):
+    from .datasets import PEMS_DATASETS, fetch_ett, fetch_pems
+
+    for name in args.datasets:
+        kw = dict(data_home=args.data_home, timeout=args.timeout, verbose=0 if args.quiet else 1)
+        if name.upper().replace("-", "") in PEMS_DATASETS:
+            series = fetch_pems(name, return_graph=True, **kw)[0]
+        elif name.lower() in ("etth1", "etth2"):
+            series = fetch_ett(name, **kw)
+        else:
+            raise ValueError(f"unknown dataset {name!r}; known: {', '.join([*PEMS_DATASETS, 'ETTh1', 'ETTh2'])}.")
+        if not args.quiet:
+            print(f"{name}: {series.shape[0]} steps x {series.shape[1]} series, verified")
 
 
 def main(argv=None):
@@ -67,6 +97,15 @@ def main(argv=None):
     0
     """
     args = _build_parser().parse_args(argv)
+    if args.command == "fetch":
+        from .datasets import FetchError
+
+        try:
+            _fetch(args)
+        except (ValueError, FileNotFoundError, FetchError) as exc:
+            print(f"stvlm fetch: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "benchmark":
         from .benchmark import run
 
@@ -79,8 +118,9 @@ def main(argv=None):
                 preset=args.preset, results_dir=args.results_dir, data_dir=args.data_dir,
                 steps_per_day=args.steps_per_day, overrides=overrides, save_curves=not args.no_curves,
                 models_dir=args.models_dir, verbose=0 if args.quiet else 1,
+                history=args.history, horizons=args.horizons, download=args.download,
             )
-        except (ValueError, FileNotFoundError) as exc:
+        except (ValueError, FileNotFoundError, OSError) as exc:  # OSError: a failed download
             print(f"stvlm benchmark: error: {exc}", file=sys.stderr)
             return 2
         if not args.quiet:

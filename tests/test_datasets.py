@@ -380,7 +380,7 @@ def test_sz_taxi_masks(sz):
 # --------------------------------------------------------------- protocol misc
 def test_unknown_protocol():
     with pytest.raises(ValueError) as err:
-        load_protocol("pems08")
+        load_protocol("pems09")
     for name in PROTOCOLS:
         assert name in str(err.value)
 
@@ -413,3 +413,22 @@ def test_n_nodes_is_the_deprecated_name_of_n_sensors(tmp_path):
         A = load_adjacency(f, n_nodes=3)
     np.testing.assert_array_equal(A, load_adjacency(f, n_sensors=3))
     assert A.shape == (3, 3)
+
+
+# ------------------------------------------------------------------ the embedded copy
+def test_embedded_copy_equals_the_data_folder_files(pems08_raw, sz_raw, home):
+    from stvlm.datasets._embedded import embedded_graph_path, embedded_series
+
+    assert np.array_equal(embedded_series("pems08-tail"), pems08_raw)
+    assert np.array_equal(embedded_series("sz-taxi"), sz_raw)
+    assert embedded_graph_path("pems08-tail").read_bytes() == (home / "pems08" / "distance.csv").read_bytes()
+    assert embedded_graph_path("sz-taxi").read_bytes() == (home / "sz_taxi" / "sz_adj.csv").read_bytes()
+
+
+def test_protocols_from_the_embedded_copy_equal_those_from_the_files(home):
+    for name in ("pems08-tail", "sz-taxi"):
+        a, b = load_protocol(name), load_protocol(name, data_dir=home)
+        for attr in ("fit_series", "test_X", "test_y"):
+            np.testing.assert_array_equal(getattr(a, attr), getattr(b, attr))
+        assert (a.mean, a.std, a.start_time) == (b.mean, b.std, b.start_time)
+

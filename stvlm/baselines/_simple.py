@@ -217,8 +217,11 @@ class SeasonalNaiveForecaster(_SimpleWindowForecaster):
     """Forecast each step by the value one season (by default one day) before it.
 
     Step ``h`` after a window's last history step ``t`` is forecast by the observed
-    value at ``t + h - season``. That value lies inside the window, so windows must
-    hold at least ``season`` steps of history: cut them long, e.g.
+    value at ``t + h - season``; beyond one season (``horizon > season``, e.g. 96 hours
+    ahead with a 24-hour season) the last observed season repeats, step ``h`` taking
+    the value at ``t + h - k * season`` with ``k = ceil(h / season)``. Those values lie
+    inside the window, so windows must hold at least ``season`` steps of history: cut
+    them long, e.g.
     ``make_windows(series, history=288, horizon=12)`` or, for a benchmark protocol,
     :meth:`stvlm.datasets.Protocol.test_windows` ``(288)``.
 
@@ -227,7 +230,7 @@ class SeasonalNaiveForecaster(_SimpleWindowForecaster):
     season : int, default=288
         Steps in a season (288 five-minute steps = one day).
     horizon : int, default=12
-        Steps to forecast; at most ``season``.
+        Steps to forecast (any number: the last season repeats).
 
     Attributes
     ----------
@@ -268,13 +271,8 @@ class SeasonalNaiveForecaster(_SimpleWindowForecaster):
         -------
         self
         """
-        season = check_positive_int(self.season, "season")
-        horizon = check_positive_int(self.horizon, "horizon")
-        if horizon > season:
-            raise ValueError(
-                f"horizon={horizon} is longer than season={season}: the value one season "
-                "earlier would itself be a forecast step."
-            )
+        check_positive_int(self.season, "season")
+        check_positive_int(self.horizon, "horizon")
         self.n_features_in_ = _n_sensors(X)
         return self
 
@@ -310,11 +308,12 @@ class SeasonalNaiveForecaster(_SimpleWindowForecaster):
                 f"Protocol.test_windows({self.season}))."
             )
         start = k - self.season
-        out = np.array(arr[:, start : start + self.horizon], dtype=np.float64)
+        steps = start + np.arange(self.horizon) % self.season  # the last season, repeated
+        out = np.array(arr[:, steps], dtype=np.float64)
         bad = ~np.isfinite(out).all(axis=(1, 2))
         if bad.any():
-            fixed = impute_nonfinite(np.array(arr[bad, : start + self.horizon], dtype=np.float64))
-            out[bad] = fixed[:, start:]
+            fixed = impute_nonfinite(np.array(arr[bad], dtype=np.float64))
+            out[bad] = fixed[:, steps]
         return out
 
 

@@ -20,15 +20,26 @@ lists); SZ-taxi is the dataset of the T-GCN paper.
 the test windows and the masks to score them with.
 """
 
+from ._ett import ETT_HORIZONS, fetch_ett, load_ett
+from ._fetch import CACHE_ENV_VAR, FetchError, get_data_home  # noqa: F401 (CACHE_ENV_VAR: the variable's name)
 from ._files import ENV_VAR, data_home, load_adjacency, load_pems  # noqa: F401 (ENV_VAR: the variable's name)
+from ._pems_full import PEMS_DATASETS, fetch_pems
 from ._protocol import Protocol
-from ._protocols import PROTOCOLS, load_protocol, make_protocol
+from ._protocols import LONG_TERM, PROTOCOLS, load_protocol, make_protocol
 
 __all__ = [
+    "ETT_HORIZONS",
+    "FetchError",
+    "LONG_TERM",
+    "PEMS_DATASETS",
     "PROTOCOLS",
     "Protocol",
     "data_home",
+    "fetch_ett",
+    "fetch_pems",
+    "get_data_home",
     "load_adjacency",
+    "load_ett",
     "load_pems",
     "load_protocol",
     "make_protocol",

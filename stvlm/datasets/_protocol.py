@@ -56,9 +56,25 @@ class Protocol:
     mape_threshold : float or None
         True values with ``|v| < mape_threshold`` are left out of MAPE.
     history, horizon : int
-        Window lengths (12 and 12).
+        Window lengths (12 and 12; ETT: 96 or 512 in, 96/192/336/720 out).
     description : str
         One line on the protocol.
+    metrics : tuple of str
+        What :meth:`evaluate` reports: ``("MAE", "RMSE", "MAPE")`` (traffic, in the
+        units of the data) or ``("MSE", "MAE")`` (the long-term ETT protocols, on
+        z-scored values).
+    report_horizons : tuple of int
+        Forecast steps :meth:`evaluate` also reports on their own.
+    few_shot : {"rows", "windows"}
+        How :meth:`few_shot_series` takes a fraction of the training part: ``"rows"``,
+        its first ``floor(f * n_train_rows)`` rows (the traffic protocols);
+        ``"windows"``, the rows of the first fraction of its training windows as
+        Time-LLM / Time-VLM count them, ``floor((n_train_rows - history) * f) + history``.
+    variable_mean, variable_std : ndarray of shape (N,) or None
+        Where the protocol's series are z-scored per variable (ETT), the training
+        statistics used, in the units of the data: ``raw = value * std + mean``.
+    channels : tuple of str or None
+        Names of the variables (ETT), if known.
 
     Examples
     --------
@@ -90,6 +106,12 @@ class Protocol:
     history: int = 12
     horizon: int = 12
     description: str = field(default="")
+    metrics: tuple = ("MAE", "RMSE", "MAPE")
+    report_horizons: tuple = (3, 6, 12)
+    few_shot: str = "rows"
+    variable_mean: np.ndarray | None = None
+    variable_std: np.ndarray | None = None
+    channels: tuple | None = None
 
     def __repr__(self):
         val = None if self.val_series is None else self.val_series.shape
@@ -215,21 +237,61 @@ class Protocol:
         rows = self.series()[first : first + self.test_X.shape[0] + history - 1]
         return sliding_window_view(rows, history, axis=0).transpose(0, 2, 1)
 
-    def evaluate(self, y_pred, horizons=(3, 6, 12)) -> dict:
+    def few_shot_series(self, fraction) -> np.ndarray:
+        """The rows a few-shot setting may fit on: the start of the training part.
+
+        Parameters
+        ----------
+        fraction : float
+            In ``(0, 1]``; counted as :attr:`few_shot` says.
+
+        Returns
+        -------
+        ndarray of shape (T_few, N)
+            The first rows of ``fit_series``.
+
+        Raises
+        ------
+        ValueError
+            If ``fraction`` is not in ``(0, 1]``.
+
+        Examples
+        --------
+        >>> from stvlm.datasets import load_protocol
+        >>> load_protocol("pems08-tail").few_shot_series(0.2).shape
+        (715, 170)
+        """
+        import math
+
+        try:
+            f = float(fraction)
+        except (TypeError, ValueError):
+            f = float("nan")
+        if not 0 < f <= 1:
+            raise ValueError(f"fraction must be in (0, 1]; got {fraction!r}.")
+        if self.few_shot == "windows":
+            rows = int(math.floor((self.n_train_rows - self.history) * f)) + self.history
+        else:
+            rows = int(math.floor(f * self.n_train_rows))
+        return self.fit_series[:rows]
+
+    def evaluate(self, y_pred, horizons=None) -> dict:
         """Score a forecast of the test windows with the protocol's masks.
 
         Parameters
         ----------
         y_pred : array-like of shape (n_test, horizon, N)
             Forecast of ``test_y``, in the units of the data (not scaled).
-        horizons : iterable of int, default=(3, 6, 12)
-            Forecast steps (1-based) to report on their own.
+        horizons : iterable of int, default=None
+            Forecast steps (1-based) to report on their own; ``None`` takes
+            :attr:`report_horizons`.
 
         Returns
         -------
         dict
-            As :func:`stvlm.metrics.horizon_metrics`: ``{"MAE", "RMSE", "MAPE",
-            "horizons": {3: {...}, 6: {...}, 12: {...}}}``, MAPE in percent.
+            For the traffic protocols as :func:`stvlm.metrics.horizon_metrics`:
+            ``{"MAE", "RMSE", "MAPE", "horizons": {3: {...}, 6: {...}, 12: {...}}}``,
+            MAPE in percent. For the long-term protocols ``{"MSE", "MAE", "horizons"}``.
 
         Raises
         ------
@@ -243,4 +305,17 @@ class Protocol:
                 f"y_pred must have the shape of test_y {self.test_y.shape} for protocol "
                 f"{self.name!r}; got {y_pred.shape}."
             )
-        return horizon_metrics(self.test_y, y_pred, horizons, **self.metric_kwargs)
+        if horizons is None:
+            horizons = self.report_horizons
+        if "MSE" not in self.metrics:
+            return horizon_metrics(self.test_y, y_pred, horizons, **self.metric_kwargs)
+        from ..metrics import masked_mae, masked_mse
+
+        kw = dict(null_value=self.null_value, threshold=self.threshold)
+
+        def two(t, p):
+            return {"MSE": masked_mse(t, p, **kw), "MAE": masked_mae(t, p, **kw)}
+
+        out = two(self.test_y, y_pred)
+        out["horizons"] = {int(h): two(self.test_y[:, h - 1], y_pred[:, h - 1]) for h in horizons}
+        return out

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
+
 import numpy as np
 
 from .._validation import check_positive_int, check_series
 from ..windows import make_windows
-from ._files import data_home, load_pems
+from ._files import ENV_VAR, data_home, load_pems
 from ._protocol import Protocol
 
 __all__ = ["PROTOCOLS", "load_protocol", "make_protocol"]
 
 
 # ---------------------------------------------------------------------- load_protocol
-PROTOCOLS = ("pems08-tail", "sz-taxi")
+#: Every named protocol: the two on the embedded data, the full PEMS series (once fetched)
+#: and the long-term ETT protocols.
+PROTOCOLS = ("pems08-tail", "sz-taxi", "pems03", "pems04", "pems07", "pems08", "etth1", "etth2")
+#: Protocols scored on several horizons, one result per horizon (long-term forecasting).
+LONG_TERM = ("etth1", "etth2")
 
 _PEMS08_ROWS = 7156
 _PEMS08_FIT_END = 3578
@@ -27,21 +33,34 @@ def _windows_at(series, starts, history, horizon):
     return X, y
 
 
-def _pems08_tail(home: pathlib.Path) -> Protocol:
-    f = home / "pems08" / "pems08_flow_tail.npz"
-    data = load_pems(f, feature=0)
-    if data.shape[0] != _PEMS08_ROWS:
-        raise ValueError(
-            f"{str(f)!r} has {data.shape[0]} rows; the pems08-tail protocol is defined on "
-            f"the {_PEMS08_ROWS}-row tail of PEMS08."
-        )
-    start_time = "2016-08-07T03:40"
-    try:
+def _embedded_or_file(name, data_dir):
+    """The series of an embedded dataset: from ``data_dir`` if given (it must hold the file),
+    from ``$STVLM_DATA_DIR`` if that folder holds it, else the copy inside the package."""
+    from ._embedded import embedded_info, embedded_series
+
+    info = embedded_info(name)
+    env = os.environ.get(ENV_VAR)
+    if data_dir is not None:
+        f = data_home(data_dir) / info["source"]
+    elif env and (pathlib.Path(env).expanduser() / info["source"]).is_file():
+        f = pathlib.Path(env).expanduser() / info["source"]
+    else:
+        return embedded_series(name), info["start_time"], "the embedded copy"
+    start_time = info["start_time"]
+    if f.is_file():
         with np.load(f, allow_pickle=False) as z:
             if "start_time" in z.files:
                 start_time = str(z["start_time"])
-    except ValueError:  # pragma: no cover - start_time is a plain string array
-        pass
+    return load_pems(f, feature=0), start_time, str(f)
+
+
+def _pems08_tail(data_dir) -> Protocol:
+    data, start_time, f = _embedded_or_file("pems08-tail", data_dir)
+    if data.shape[0] != _PEMS08_ROWS:
+        raise ValueError(
+            f"{f!r} has {data.shape[0]} rows; the pems08-tail protocol is defined on "
+            f"the {_PEMS08_ROWS}-row tail of PEMS08."
+        )
     t0 = np.datetime64(start_time, "m")
     minutes = int((t0 - t0.astype("datetime64[D]")).astype(int))
     fit = data[:_PEMS08_FIT_END].copy()
@@ -70,12 +89,11 @@ def _pems08_tail(home: pathlib.Path) -> Protocol:
     )
 
 
-def _sz_taxi(home: pathlib.Path) -> Protocol:
-    f = home / "sz_taxi" / "sz_taxi.npz"
-    data = load_pems(f, feature=0)
+def _sz_taxi(data_dir) -> Protocol:
+    data, _, f = _embedded_or_file("sz-taxi", data_dir)
     if data.shape[0] != _SZ_ROWS:
         raise ValueError(
-            f"{str(f)!r} has {data.shape[0]} rows; the sz-taxi protocol is defined on the "
+            f"{f!r} has {data.shape[0]} rows; the sz-taxi protocol is defined on the "
             f"{_SZ_ROWS}-row SZ-taxi series."
         )
     p = make_protocol(
@@ -146,11 +164,21 @@ def make_protocol(
     data = check_series(series)
     history = check_positive_int(history, "history")
     horizon = check_positive_int(horizon, "horizon")
+    n = data.shape[0] - history - horizon + 1
+    return split_protocol(
+        data, int(np.floor(0.6 * n)), int(np.floor(0.2 * n)), name=name, steps_per_day=steps_per_day,
+        first_time_index=first_time_index, start_time=start_time, history=history, horizon=horizon,
+        null_value=null_value, threshold=threshold, mape_threshold=mape_threshold,
+    )
+
+
+def split_protocol(series, n_train, n_val, *, name, steps_per_day, first_time_index=0, start_time="",
+                   history=12, horizon=12, null_value=0.0, threshold=None, mape_threshold=None):
+    """A protocol of the first ``n_train`` windows, the next ``n_val``, and the rest to test."""
+    data = check_series(series)
     check_positive_int(steps_per_day, "steps_per_day")
     T = data.shape[0]
     n = T - history - horizon + 1
-    n_train = int(np.floor(0.6 * n))
-    n_val = int(np.floor(0.2 * n))
     if n_train < 1 or n_val < 1 or n - n_train - n_val < 1:
         raise ValueError(
             f"the series has {T} steps, {max(n, 0)} windows of {history} + {horizon} steps: too few "
@@ -188,15 +216,25 @@ def make_protocol(
     )
 
 
-def load_protocol(name, data_dir=None) -> Protocol:
+def load_protocol(name, data_dir=None, *, history=None, horizon=None, download=False) -> Protocol:
     """Build a benchmark protocol from the real data.
 
     Parameters
     ----------
-    name : {"pems08-tail", "sz-taxi"}
+    name : {"pems08-tail", "sz-taxi", "pems03", "pems04", "pems07", "pems08", "etth1", "etth2"}
         The protocol.
     data_dir : str or path-like, default=None
-        Data folder; ``None`` finds it with :func:`data_home`.
+        Data folder. ``None``: ``pems08-tail`` and ``sz-taxi`` read the copy embedded in
+        the package, unless ``$STVLM_DATA_DIR`` holds the file; the others look in the
+        data folder (:func:`data_home`), then in the download cache
+        (:func:`get_data_home`). An explicit ``data_dir`` must hold the file.
+    history, horizon : int, default=None
+        Window lengths of the ETT protocols (default 96 and 96; the protocol's horizons
+        are 96, 192, 336 and 720, its inputs 96 or 512). The traffic protocols are
+        12 in / 12 out: ``None`` or 12 only.
+    download : bool, default=False
+        Fetch a full PEMS or ETT file that is not found (:func:`fetch_pems`,
+        :func:`fetch_ett`) instead of raising ``FileNotFoundError``.
 
     Returns
     -------
@@ -222,6 +260,24 @@ def load_protocol(name, data_dir=None) -> Protocol:
     ``val_series`` is ``None``: split the fit period chronologically yourself (e.g.
     its last 20 %) for early stopping. Row 0 is 2016-08-07 03:40, time-of-day slot 44
     of 288.
+
+    **pems03, pems04, pems07, pems08** (the full series of :func:`fetch_pems`, flow):
+    all ``n = T - 23`` windows of 12 in and 12 out, split chronologically with the
+    canonical rule of DCRNN / BasicTS, ``n_test = round(0.2 n)``,
+    ``n_train = round(0.6 n)``, the rest validates; ``fit_series`` ends before the first
+    test target; scaling statistics from the rows the training windows cover; zeros
+    masked. Its test windows are the canonical test sets (for PEMS08, the same 3,567
+    windows as ``pems08-tail``).
+
+    **etth1, etth2** (the long-term protocol of Informer / Time-LLM / Time-VLM): each
+    variable is z-scored with the statistics of the training rows ``[0, 8640)``, and
+    every series of the protocol (``fit_series``, ``test_X``, ``test_y``) holds the
+    z-scored values; ``variable_mean`` / ``variable_std`` turn them back. Training rows
+    ``[0, 8640)``, validation ``val_series`` = rows ``[8640 - L, 11520)``, test windows
+    of ``L`` in and ``H`` out in rows ``[11520 - L, 14400)`` (``2881 - H`` windows);
+    ``fit_series`` is rows ``[0, 11520)``. :meth:`Protocol.evaluate` reports MSE and MAE
+    on the z-scored values, nothing masked; few-shot settings take the first fraction
+    of the training windows.
 
     **sz-taxi** (``sz_taxi/sz_taxi.npz``, T = 2,976 rows, 156 roads): all windows of
     12 steps in and 12 out are cut from the whole series, ``n = T - 23 = 2953``
@@ -269,7 +325,18 @@ def load_protocol(name, data_dir=None) -> Protocol:
     """
     if name not in PROTOCOLS:
         raise ValueError(f"unknown protocol {name!r}; known protocols: {', '.join(PROTOCOLS)}.")
-    home = data_home(data_dir)
+    if name in LONG_TERM:
+        from ._ett import ett_protocol
+
+        return ett_protocol(name, data_dir, history=96 if history is None else history,
+                            horizon=96 if horizon is None else horizon, download=download)
+    for value, what in ((history, "history"), (horizon, "horizon")):
+        if value is not None and value != 12:
+            raise ValueError(f"protocol {name!r} is defined on 12 steps in and 12 out; got {what}={value!r}.")
     if name == "pems08-tail":
-        return _pems08_tail(home)
-    return _sz_taxi(home)
+        return _pems08_tail(data_dir)
+    if name == "sz-taxi":
+        return _sz_taxi(data_dir)
+    from ._pems_full import pems_protocol
+
+    return pems_protocol(name, data_dir, download=download)

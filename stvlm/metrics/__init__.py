@@ -25,13 +25,14 @@ and sensors together. Errors are loud rather than silent:
   masking"), rather than returning NaN with a warning.
 """
 
-from ._masked import horizon_metrics, masked_mae, masked_mape, masked_rmse, target_mask
+from ._masked import horizon_metrics, masked_mae, masked_mape, masked_mse, masked_rmse, target_mask
 from ._scorers import get_scorer, mae_scorer, mape_scorer, rmse_scorer
 
 __all__ = [
     "target_mask",
     "masked_mae",
     "masked_rmse",
+    "masked_mse",
     "masked_mape",
     "horizon_metrics",
     "mae_scorer",

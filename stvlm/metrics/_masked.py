@@ -199,6 +199,50 @@ def masked_rmse(y_true, y_pred, null_value=0.0, threshold=None):
     return rmse
 
 
+def masked_mse(y_true, y_pred, null_value=0.0, threshold=None):
+    """Mean squared error over the entries whose true value is valid.
+
+    The long-term forecasting benchmarks (ETT) report it on z-scored values, with
+    ``null_value=None`` (a normalised value of 0 is a real reading).
+
+    Parameters
+    ----------
+    y_true : array-like of any shape, e.g. (n_windows, horizon, n_sensors)
+        True values. NaN entries are always left out.
+    y_pred : array-like of the same shape as ``y_true``
+        Forecasts. They must be finite wherever ``y_true`` is kept.
+    null_value : float or None, default=0.0
+        True values equal to this (exact equality) are left out. ``None`` keeps them.
+    threshold : float or None, default=None
+        If given, true values with ``|y_true| < threshold`` are left out as well.
+
+    Returns
+    -------
+    float
+        ``mean((y_pred - y_true) ** 2)`` over the kept entries (``inf`` if the squares
+        overflow).
+
+    Raises
+    ------
+    ValueError
+        As :func:`masked_mae`.
+
+    See Also
+    --------
+    masked_rmse, masked_mae
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.metrics import masked_mse
+    >>> masked_mse(np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0]), null_value=None)
+    1.6666666666666667
+    """
+    t, p = _mask(y_true, y_pred, null_value, threshold)
+    with np.errstate(over="ignore"):
+        return float(np.mean((p - t) ** 2))
+
+
 def masked_mape(y_true, y_pred, null_value=0.0, threshold=None):
     """Mean absolute percentage error, in percent, over the valid true values.
 
