@@ -1,23 +1,25 @@
-"""Loaders of the real traffic data and the benchmark protocols built on them.
+"""Datasets one call away, and the benchmark protocols built on them.
 
-The data are never part of the repository: they live in a ``shared/data`` folder
-beside it (``<repo root>/../shared/data``) or wherever the environment variable
-``STVLM_DATA_DIR`` points (see :func:`data_home`). The files:
+Where the data come from:
 
-* ``pems08/pems08_flow_tail.npz`` -- PEMS08 flow, the last 40 % of the series
-  (7,156 five-minute steps, 170 sensors), and ``pems08/distance.csv``, its road graph;
-* ``sz_taxi/sz_taxi.npz`` -- SZ-taxi speeds (2,976 fifteen-minute steps, 156 roads),
-  and ``sz_taxi/sz_adj.csv``, its dense 0/1 adjacency;
-* ``graphs/`` -- road-graph edge lists of PEMS03 (keyed by sensor ids), PEMS04 and
-  PEMS07.
+* **embedded** -- the ``pems08-tail`` PEMS08 flow (7,156 five-minute steps, 170
+  sensors) and the SZ-taxi speeds (2,976 fifteen-minute steps, 156 roads) ship inside
+  the package with their road graphs, exact, checked against a sha256 on every read;
+  ``load_protocol("pems08-tail")`` needs nothing else;
+* **fetched** -- :func:`fetch_pems` (PEMS03, 04, 07, 08, the benchmark files of STSGCN /
+  ASTGCN) and :func:`fetch_ett` (ETTh1, ETTh2) download once into
+  :func:`get_data_home` (``$STVLM_CACHE_DIR``, default ``~/.cache/stvlm``), atomically
+  and verified; ``stvlm fetch PEMS08,ETTh1`` does the same from the shell;
+* **a data folder** -- a folder with the same layout (``pems08/``, ``sz_taxi/``,
+  ``ett/``, ``graphs/``) found by :func:`data_home`: ``data_dir=``, ``$STVLM_DATA_DIR``
+  or a ``shared/data`` folder beside the repository. Fetchers look there before
+  downloading, and an explicit folder overrides the embedded copy.
 
-The PEMS files are the benchmark files published with STSGCN and ASTGCN
-(``PEMS0X.npz`` with key ``data`` of shape ``(T, N, C)`` and ``distance.csv`` edge
-lists); SZ-taxi is the dataset of the T-GCN paper.
-
-:func:`load_protocol` builds the two benchmark protocols, ``"pems08-tail"`` and
-``"sz-taxi"``, as :class:`Protocol` objects that hold the series a model may fit on,
-the test windows and the masks to score them with.
+:func:`load_protocol` builds every benchmark protocol (:data:`PROTOCOLS`): the traffic
+protocols ``pems08-tail``, ``sz-taxi`` and ``pems03`` ... ``pems08`` (12 in, 12 out,
+masked MAE / RMSE / MAPE) and the long-term protocols ``etth1`` / ``etth2`` (MSE / MAE on
+z-scored values at horizons 96 ... 720), as :class:`Protocol` objects that hold the
+series a model may fit on, the test windows and the scoring.
 """
 
 from ._ett import ETT_HORIZONS, fetch_ett, load_ett

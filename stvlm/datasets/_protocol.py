@@ -24,7 +24,8 @@ class Protocol:
     Attributes
     ----------
     name : str
-        ``"pems08-tail"`` or ``"sz-taxi"``.
+        ``"pems08-tail"``, ``"sz-taxi"``, ``"pems03"`` ... ``"pems08"``, ``"etth1"``,
+        ``"etth2"``, or a user's name (:func:`make_protocol`).
     fit_series : ndarray of shape (T_fit, N), float64
         Every row a model may fit on (training and early stopping). It ends right
         before the first test target, so no fitted row is a test target.
@@ -36,7 +37,7 @@ class Protocol:
         Mean and (population) standard deviation over all values of the training
         part, ``train_series``; scale with these.
     steps_per_day : int
-        288 for 5-minute PEMS data, 96 for 15-minute SZ-taxi data.
+        288 for 5-minute PEMS data, 96 for 15-minute SZ-taxi data, 24 for hourly ETT.
     first_time_index : int
         Time-of-day slot (``0 ... steps_per_day - 1``) of row 0.
     start_time : str
@@ -80,7 +81,7 @@ class Protocol:
     --------
     >>> import numpy as np
     >>> from stvlm.datasets import load_protocol
-    >>> p = load_protocol("pems08-tail")   # reads ../shared/data or STVLM_DATA_DIR
+    >>> p = load_protocol("pems08-tail")   # the embedded copy (or $STVLM_DATA_DIR)
     >>> p.fit_series.shape, p.test_X.shape
     ((3578, 170), (3567, 12, 170))
     >>> last_value = np.repeat(p.test_X[:, -1:], 12, axis=1)
