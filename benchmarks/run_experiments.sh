@@ -30,6 +30,11 @@ queue_b() {
   $B --protocol pems08-tail --models $BASE --seeds 0,1,2
   $B --protocol sz-taxi --models $BASE --seeds 0,1,2
   $B --protocol pems08-tail --models $BASE --settings $FEW --seeds 0,1,2
+  # ETT long-term protocol: the reference forecasts at inputs 96 and 512 (seconds)
+  for p in etth1 etth2; do
+    $B --protocol $p --models last-value,seasonal-naive
+    $B --protocol $p --models last-value,seasonal-naive --history 512
+  done
 }
 
 queue_c() {

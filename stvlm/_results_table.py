@@ -11,7 +11,7 @@ _MODEL_NAMES = {
     "lstm": "LSTM seq2seq",
     "last-value": "Last value",
     "historical-average": "Historical average",
-    "seasonal-naive": "Seasonal naive (1 day, repeated)",
+    "seasonal-naive": "Seasonal naive (1 day)",
 }
 _SETTING_NAMES = {"full": "full", "wo-saf": "w/o SAF", "wo-ft": "w/o FT"}
 
@@ -47,13 +47,15 @@ def _long_term_table(rows, title):
     horizons = sorted({int(r["horizon"]) for r in rows})
     groups = {}
     for r in rows:
-        groups.setdefault((r["model"], r["setting"]), {}).setdefault(int(r["horizon"]), []).append(r)
+        key = (r["model"], r["setting"], int(r.get("history") or 0))
+        groups.setdefault(key, {}).setdefault(int(r["horizon"]), []).append(r)
     lines = [f"**{title}**", ""] if title else []
     lines += [
-        "| model | setting | " + " | ".join(f"H {h} (MSE / MAE)" for h in horizons) + " | mean (MSE / MAE) | seeds |",
-        "|---|---|" + "---|" * (len(horizons) + 2),
+        "| model | setting | input | " + " | ".join(f"H {h} (MSE / MAE)" for h in horizons)
+        + " | mean (MSE / MAE) | seeds |",
+        "|---|---|---|" + "---|" * (len(horizons) + 2),
     ]
-    for k in sorted(groups, key=_order):
+    for k in sorted(groups, key=lambda k: (k[2], _order(k[:2]))):
         g = groups[k]
         cells, mse, mae = [], [], []
         for h in horizons:
@@ -66,7 +68,7 @@ def _long_term_table(rows, title):
             mae.append(np.mean(b))
         mean = f"{np.mean(mse):.3f} / {np.mean(mae):.3f}" if len(mse) == len(horizons) else "-"
         seeds = max(len(v) for v in g.values())
-        lines.append(f"| {_MODEL_NAMES.get(k[0], k[0])} | {_setting_name(k[1])} | " + " | ".join(cells)
+        lines.append(f"| {_MODEL_NAMES.get(k[0], k[0])} | {_setting_name(k[1])} | {k[2]} | " + " | ".join(cells)
                      + f" | {mean} | {seeds} |")
     return "\n".join(lines) + "\n"
 

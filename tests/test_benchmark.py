@@ -68,7 +68,9 @@ def test_make_protocol_too_short():
 
 def test_protocol_series_and_longer_test_windows():
     p = load_protocol("pems08-tail")
-    raw = np.load(p_path(), allow_pickle=False)["data"][:, :, 0]
+    from stvlm.datasets._embedded import embedded_series
+
+    raw = embedded_series("pems08-tail")  # equal to the data folder's file (tests/test_datasets.py)
     np.testing.assert_array_equal(p.series(), raw)
     X = p.test_windows(30)
     for i in (0, 1000, len(X) - 1):
@@ -76,12 +78,6 @@ def test_protocol_series_and_longer_test_windows():
         np.testing.assert_array_equal(X[i], raw[r + 12 - 30 : r + 12])
     with pytest.raises(ValueError, match="history must be in"):
         p.test_windows(p.test_start + 13)
-
-
-def p_path():
-    from stvlm.datasets import data_home
-
-    return data_home() / "pems08" / "pems08_flow_tail.npz"
 
 
 # ---------------------------------------------------------------------- run

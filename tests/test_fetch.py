@@ -265,3 +265,22 @@ def test_get_data_home_env_var_default_and_creation(tmp_path, monkeypatch):
     blocker.write_text("")
     with pytest.raises(FetchError, match="STVLM_CACHE_DIR"):
         get_data_home(blocker / "sub")
+
+
+@pytest.mark.parametrize(
+    "name, sizes",
+    [("PEMS03", (15711, 5237, 5237)), ("PEMS04", (10181, 3394, 3394)), ("PEMS07", (16921, 5640, 5640)),
+     ("PEMS08", (10700, 3566, 3567))],
+)
+def test_full_pems_protocols_have_the_canonical_split_sizes(name, sizes, monkeypatch):
+    T, N, _ = _pems_full.PEMS_DATASETS[name]["shape"]
+    series = np.arange(T, dtype=np.float64)[:, None] + np.zeros((1, 2))  # row r holds r
+
+    monkeypatch.setattr(_pems_full, "fetch_pems", lambda *a, **k: series)
+    p = load_protocol(name.lower())
+    n_train, n_val, n_test = sizes
+    assert p.test_X.shape == (n_test, 12, 2) and p.test_start == n_train + n_val
+    assert p.test_X[0, 0, 0] == n_train + n_val and p.test_y[-1, -1, 0] == T - 1  # the last row is tested
+    assert p.fit_series.shape[0] == n_train + n_val + 12  # ends right before the first test target
+    assert p.n_train_rows == n_train + 23 and p.mean == pytest.approx((n_train + 22) / 2)
+    assert p.name == name.lower() and p.steps_per_day == 288 and p.null_value == 0.0
