@@ -254,7 +254,7 @@ class _Plan:
     protocol: object = None
 
 
-def _load(protocol, data_dir, steps_per_day, history=None, horizons=None, download=False):
+def _load(protocol, data_dir, steps_per_day, history=None, horizons=None, download=True):
     """The protocols of a run: one, or one per horizon for the long-term protocols."""
     from .datasets import ETT_HORIZONS, LONG_TERM, PROTOCOLS, Protocol, load_pems, load_protocol, make_protocol
 
@@ -294,7 +294,7 @@ def run(
     verbose=1,
     history=None,
     horizons=None,
-    download=False,
+    download=True,
 ):
     """Run models on a protocol in the given settings and seeds; append to the results file.
 
@@ -337,8 +337,10 @@ def run(
         Input length of a long-term protocol (96 when None; the papers use 96 or 512).
     horizons : sequence of int, default=None
         Horizons of a long-term protocol (all of 96, 192, 336, 720 when None).
-    download : bool, default=False
-        Fetch the full PEMS or ETT file of a named protocol if no copy is found.
+    download : bool, default=True
+        Fetch the full PEMS or ETT file of a named protocol once if no copy is found
+        (:func:`~stvlm.datasets.fetch_pems`, :func:`~stvlm.datasets.fetch_ett`: cached,
+        verified); ``False`` raises ``FileNotFoundError`` instead.
 
     Returns
     -------

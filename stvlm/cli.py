@@ -31,8 +31,8 @@ def _build_parser():
     b.add_argument("--history", type=int, default=None, help="input length of etth1/etth2 (default: 96)")
     b.add_argument("--horizons", type=lambda t: [int(x) for x in _csv(t)], default=None,
                    help="comma-separated horizons of etth1/etth2 (default: 96,192,336,720)")
-    b.add_argument("--download", action="store_true",
-                   help="fetch the full PEMS or ETT file of the protocol if no copy is found")
+    b.add_argument("--no-download", action="store_true",
+                   help="do not fetch a missing full PEMS or ETT file (by default it is downloaded once, verified)")
     b.add_argument("--models", type=_csv, default=list(MODELS),
                    help=f"comma-separated, from: {', '.join(MODELS)} (default: all)")
     b.add_argument("--settings", type=_csv, default=["full"],
@@ -118,7 +118,7 @@ def main(argv=None):
                 preset=args.preset, results_dir=args.results_dir, data_dir=args.data_dir,
                 steps_per_day=args.steps_per_day, overrides=overrides, save_curves=not args.no_curves,
                 models_dir=args.models_dir, verbose=0 if args.quiet else 1,
-                history=args.history, horizons=args.horizons, download=args.download,
+                history=args.history, horizons=args.horizons, download=not args.no_download,
             )
         except (ValueError, FileNotFoundError, OSError) as exc:  # OSError: a failed download
             print(f"stvlm benchmark: error: {exc}", file=sys.stderr)

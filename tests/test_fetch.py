@@ -16,7 +16,8 @@ import pytest
 
 from stvlm.datasets import FetchError, fetch_ett, fetch_pems, get_data_home, load_protocol
 from stvlm.datasets import _ett, _pems_full
-from stvlm.datasets._embedded import embedded_series
+from stvlm.datasets import load_adjacency
+from stvlm.datasets._embedded import embedded_graph_path, embedded_series
 
 TIMEOUT = 5.0  # seconds a fetch waits on the local server before giving up
 
@@ -92,11 +93,11 @@ def full_pems08():
 def pems08_site(server, full_pems08, monkeypatch, tmp_path):
     """The server publishes the stand-in PEMS08 and a graph; the registry points at it."""
     _, body = full_pems08
-    graph = b"from,to,cost\n0,1,10.0\n1,2,20.0\n"
+    graph = embedded_graph_path("pems08-tail").read_bytes()  # the real graph: its registry id stays
     server.serve("/PEMS08/PEMS08.npz", body)
     server.serve("/PEMS08/PEMS08.csv", graph)
     monkeypatch.setattr(_pems_full, "_REPO", server.url)
-    entry = dict(_pems_full.PEMS_DATASETS["PEMS08"], sha1=git_sha1(body), graph_sha1=git_sha1(graph))
+    entry = dict(_pems_full.PEMS_DATASETS["PEMS08"], sha1=git_sha1(body))
     monkeypatch.setitem(_pems_full.PEMS_DATASETS, "PEMS08", entry)
     empty = tmp_path / "no-local-copy"
     empty.mkdir()
@@ -122,7 +123,7 @@ def test_fetch_pems_downloads_verifies_and_never_downloads_twice(pems08_site, se
     again, adjacency = _fetch(pems08_site, return_graph=True)
     np.testing.assert_array_equal(again, flow)
     assert server.log == ["/PEMS08/PEMS08.npz", "/PEMS08/PEMS08.csv"]  # only the graph was new
-    assert adjacency.shape == (170, 170) and adjacency[0, 1] == adjacency[2, 1] == 1 and adjacency.sum() == 4
+    np.testing.assert_array_equal(adjacency, load_adjacency(embedded_graph_path("pems08-tail"), n_sensors=170))
     _fetch(pems08_site, return_graph=True)
     assert len(server.log) == 2
     assert _leftovers(pems08_site["cache"]) == ["PEMS08.npz", "distance.csv"]  # no partial files
@@ -284,3 +285,34 @@ def test_full_pems_protocols_have_the_canonical_split_sizes(name, sizes, monkeyp
     assert p.fit_series.shape[0] == n_train + n_val + 12  # ends right before the first test target
     assert p.n_train_rows == n_train + 23 and p.mean == pytest.approx((n_train + 22) / 2)
     assert p.name == name.lower() and p.steps_per_day == 288 and p.null_value == 0.0
+
+
+# ------------------------------------------------------------------ the command line
+def test_cli_benchmark_fetches_a_missing_full_pems_once_and_scores_it(pems08_site, server, monkeypatch, tmp_path,
+                                                                       capsys):
+    from stvlm.benchmark import _read_rows
+    from stvlm.cli import main
+
+    monkeypatch.setenv("STVLM_CACHE_DIR", str(pems08_site["cache"]))
+    out = tmp_path / "results"
+    assert main(["benchmark", "--protocol", "pems08", "--no-download", "--models", "last-value",
+                 "--results-dir", str(out), "--quiet"]) == 2
+    assert "stvlm fetch" in capsys.readouterr().err and server.log == []
+    assert main(["benchmark", "--protocol", "pems08", "--models", "last-value", "--results-dir", str(out),
+                 "--quiet"]) == 0
+    assert server.log == ["/PEMS08/PEMS08.npz"]
+    row = _read_rows(out / "pems08.csv")[0]
+    tail = load_protocol("pems08-tail")  # same test windows, so the same last-value figures
+    assert float(row["MAE"]) == pytest.approx(tail.evaluate(np.repeat(tail.test_X[:, -1:], 12, axis=1))["MAE"])
+    assert int(row["n_fit_rows"]) == 10700 + 3566 + 12
+
+
+def test_cli_fetch(pems08_site, server, capsys):
+    from stvlm.cli import main
+
+    args = ["fetch", "PEMS08", "--data-home", str(pems08_site["cache"]), "--timeout", str(TIMEOUT)]
+    assert main(args) == 0
+    assert "PEMS08: 17856 steps x 170 series, verified" in capsys.readouterr().out
+    assert "/PEMS08/PEMS08.npz" in server.log  # the graph may come from a data folder in reach
+    assert main(["fetch", "PEMS05", "--quiet"]) == 2
+    assert "unknown dataset" in capsys.readouterr().err

@@ -69,7 +69,7 @@ def _checker(name):
                 if "data" not in z.files:
                     raise ValueError(f"holds no array 'data' (it holds {z.files}).")
                 data = z["data"]
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - not a zip, a bad zip, a pickled array: all "not this file"
             raise ValueError(f"cannot be read as a PEMS .npz file ({exc}).") from exc
         if data.shape != shape or data.dtype.kind not in "fiu":
             raise ValueError(f"holds data of shape {data.shape}, dtype {data.dtype}; expected {shape}, real numbers.")
