@@ -31,6 +31,7 @@ MODULES = [
     ("stvlm", None, "Estimators, images and kernels", False),
     ("stvlm.data", None, "The data front door: windows, their time, the split rule", False),
     ("stvlm.kernels", ["correlation_channels", "correlation_channels_torch", "fit_dtw_scale"], "Images from the kernels", False),
+    ("stvlm.image_store", None, "Images too large for memory: Zarr stores, Dask clusters", False),
     ("stvlm.training", None, "The training loop", False),
     ("stvlm.presets", None, "Model presets", False),
     ("stvlm.persistence", None, "Saving and loading", False),

@@ -230,6 +230,54 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
             ``images.from_series=True``.
         """
         check_is_fitted(self, "dtw_scale_")
+        w, filled, device = self._checked_windows(X)
+        channels = self._channels(filled, device)
+        return CorrelationImages(
+            w.X, channels, self.image_size_, targets=w.y, from_series=w.consecutive,
+            time_of_day=w.time_of_day, day_of_week=w.day_of_week, steps_per_day=w.steps_per_day,
+            timestamps=w.timestamps,
+        )
+
+    def write_images(self, X, store, *, overwrite=False):
+        """Compute the images of ``X`` chunk by chunk into a Zarr array (see :func:`stvlm.image_store.write_images`).
+
+        For data whose images do not fit in memory: nothing but the chunks in flight is
+        held, and with ``joblib.parallel_config(backend="dask")`` (and ``n_jobs`` set)
+        the chunks are computed on a ``dask.distributed`` cluster.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_windows, history, n_sensors) or (T, n_sensors)
+            As for :meth:`transform`.
+        store : str, path-like or zarr store
+            Where the array goes.
+        overwrite : bool, default=False
+            Replace an existing array at ``store``.
+
+        Returns
+        -------
+        zarr.Array of shape (n_windows, 3, n_sensors, n_sensors)
+            The compact images, marked complete; read them with
+            :func:`stvlm.image_store.open_images`.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from stvlm import SpatialToImageTransformer
+        >>> X = np.random.default_rng(0).normal(size=(5, 12, 3))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     arr = SpatialToImageTransformer().fit(X).write_images(X, tmp + "/im.zarr")
+        ...     complete = arr.attrs["complete"]
+        >>> arr.shape, complete
+        ((5, 3, 3, 3), True)
+        """
+        from .image_store import write_images
+
+        return write_images(self, X, store, overwrite=overwrite)
+
+    def _checked_windows(self, X):
+        """The windows of ``X`` checked against the fit, imputed, and the device."""
         device = self._check_params()
         w = self._windows(X)
         n, k, N = w.X.shape
@@ -240,47 +288,95 @@ class SpatialToImageTransformer(TransformerMixin, BaseEstimator):
             )
         if k != self.history_:
             raise ValueError(f"X has windows of {k} steps, but the transformer was fitted on {self.history_}.")
-        channels = self._channels(w.filled(), device)
-        return CorrelationImages(
-            w.X, channels, self.image_size_, targets=w.y, from_series=w.consecutive,
-            time_of_day=w.time_of_day, day_of_week=w.day_of_week, steps_per_day=w.steps_per_day,
-            timestamps=w.timestamps,
-        )
+        return w, w.filled(), device
+
+    def _chunks(self, X, device):
+        """``(start, end, images)`` of each chunk of windows, in order, computed where joblib says."""
+        dtype = _DTYPES[self.dtype]
+        n = X.shape[0]
+        bounds = [(s, min(n, s + self.chunk_size)) for s in range(0, n, self.chunk_size)]
+        bar = progress(len(bounds), self.verbose, "S2I images")
+        try:
+            if self.n_jobs is None or str(device) != "cpu":
+                for s, e in bounds:
+                    yield s, e, correlation_channels(X[s:e], self.dtw_scale_, dtype=dtype, device=device,
+                                                     check_input=False)
+                    bar.update(1)
+            else:
+                from joblib import Parallel, delayed
+
+                # In order: a lost worker's chunk is recomputed by the backend (Dask reschedules
+                # it) or the whole call raises; a chunk is never skipped. Each chunk travels
+                # inside its task, in a tuple: joblib's Dask backend would scatter a bare array to
+                # one worker, and losing that worker would lose the data with it.
+                tasks = [((X[s:e],), self.dtw_scale_, dtype) for s, e in bounds]
+                client = _dask_client()
+                if client is not None:
+                    jobs = _on_dask(client, tasks)
+                else:
+                    jobs = Parallel(n_jobs=check_n_jobs(self.n_jobs), prefer="threads", return_as="generator")(
+                        delayed(_worker_channels)(*t) for t in tasks
+                    )
+                for (s, e), chunk in zip(bounds, jobs):
+                    yield s, e, chunk
+                    bar.update(1)
+        finally:
+            bar.close()
 
     def _channels(self, X, device):
         dtype = _DTYPES[self.dtype]
         n = X.shape[0]
-        bounds = [(s, min(n, s + self.chunk_size)) for s in range(0, n, self.chunk_size)]
         out = np.empty((n, 3, X.shape[2], X.shape[2]), dtype=dtype)
-        bar = progress(len(bounds), self.verbose, "S2I images")
-        direct = dtype in (np.float32, np.float64)  # kernels write float16 via a copy
-        if self.n_jobs is None or str(device) != "cpu":
-            for s, e in bounds:
-                if direct:
-                    correlation_channels(
-                        X[s:e], self.dtw_scale_, dtype=dtype, device=device, out=out[s:e], check_input=False
-                    )
-                else:
-                    out[s:e] = correlation_channels(
-                        X[s:e], self.dtw_scale_, dtype=dtype, device=device, check_input=False
-                    )
+        if (self.n_jobs is None or str(device) != "cpu") and dtype in (np.float32, np.float64):
+            # In process: the kernels write straight into the output (float16 goes via a copy).
+            bar = progress(-(-n // self.chunk_size), self.verbose, "S2I images")
+            for s in range(0, n, self.chunk_size):
+                e = min(n, s + self.chunk_size)
+                correlation_channels(
+                    X[s:e], self.dtw_scale_, dtype=dtype, device=device, out=out[s:e], check_input=False
+                )
                 bar.update(1)
-        else:
-            from joblib import Parallel, delayed
-
-            jobs = Parallel(n_jobs=check_n_jobs(self.n_jobs), prefer="threads", return_as="generator")(
-                delayed(_worker_channels)(X[s:e], self.dtw_scale_, dtype) for s, e in bounds
-            )
-            for (s, e), chunk in zip(bounds, jobs):
-                out[s:e] = chunk
-                bar.update(1)
-        bar.close()
+            bar.close()
+            return out
+        for s, e, chunk in self._chunks(X, device):
+            out[s:e] = chunk
         return out
 
 
-def _worker_channels(X, scale, dtype):
-    """One chunk inside a joblib worker: single-threaded kernels and BLAS."""
+def _dask_client():
+    """The client of joblib's active Dask backend (``parallel_config(backend="dask")``), if any."""
+    from joblib.parallel import get_active_backend
+
+    backend = get_active_backend()[0]
+    return getattr(backend, "client", None) if type(backend).__name__ == "DaskDistributedBackend" else None
+
+
+def _on_dask(client, tasks):
+    """Chunks computed on the cluster of joblib's Dask backend, yielded in order.
+
+    Submitted to the backend's client directly, a few per worker thread at a time: joblib's
+    own Dask dispatch (1.5) never returns when every worker that tried a task died, while a
+    future raises ``KilledWorker`` once the scheduler gives the task up.
+    """
+    from collections import deque
+
+    ahead = 2 * max(1, sum(client.nthreads().values()))
+    pending, it = deque(), iter(tasks)
+    for t in it:
+        pending.append(client.submit(_worker_channels, *t, pure=False))
+        if len(pending) >= ahead:
+            break
+    while pending:
+        yield pending.popleft().result()
+        for t in it:
+            pending.append(client.submit(_worker_channels, *t, pure=False))
+            break
+
+
+def _worker_channels(packed, scale, dtype):
+    """One chunk ``(X,)`` inside a joblib worker: single-threaded kernels and BLAS."""
     from threadpoolctl import threadpool_limits
 
+    (X,) = packed
     with threadpool_limits(1):
         return correlation_channels(X, scale, dtype=dtype, serial=True, check_input=False)
