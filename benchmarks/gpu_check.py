@@ -78,8 +78,7 @@ def train_step_section(device, backbone, n_sensors, batch, rng):
     from stvlm import STVLMForecaster
     from stvlm._device import autocast
 
-    rows = []
-    for precision in ("fp32", "bf16"):
+    def measure(precision):  # its own scope: one precision's model is freed before the next
         est = STVLMForecaster(backbone=backbone, device=str(device), precision=precision, random_state=0)
         torch.manual_seed(0)
         module = est._build_module(n_sensors).to(device)
@@ -97,13 +96,15 @@ def train_step_section(device, backbone, n_sensors, batch, rng):
             opt.step()
 
         if device.type == "cuda":
+            torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
         seconds = _timed(step, device, 3)
         peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-        rows.append(dict(precision=precision, n_sensors=n_sensors, batch=batch, seconds_per_step=seconds,
-                         peak_device_memory_mb=peak,
-                         trainable_parameters=sum(p.numel() for p in module.parameters() if p.requires_grad)))
-        del module, opt
+        return dict(precision=precision, n_sensors=n_sensors, batch=batch, seconds_per_step=seconds,
+                    peak_device_memory_mb=peak,
+                    trainable_parameters=sum(p.numel() for p in module.parameters() if p.requires_grad))
+
+    rows = [measure(precision) for precision in ("fp32", "bf16")]
     return rows
 
 

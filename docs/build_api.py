@@ -33,6 +33,7 @@ MODULES = [
     ("stvlm.kernels", ["correlation_channels", "correlation_channels_torch", "fit_dtw_scale"], "Images from the kernels", False),
     ("stvlm.image_store", None, "Images too large for memory: Zarr stores, Dask clusters", False),
     ("stvlm.training", None, "The training loop", False),
+    ("stvlm.distributed", None, "Training on several processes or GPUs", False),
     ("stvlm.presets", None, "Model presets", False),
     ("stvlm.persistence", None, "Saving and loading", False),
     ("stvlm.datasets", None, "Data and benchmark protocols", False),

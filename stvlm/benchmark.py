@@ -408,8 +408,9 @@ def run(
 
     todo = [x for x in plan if planned_key(x) not in done]
     from ._progress import progress
+    from .distributed import is_main_process
 
-    bar = progress(len(todo), verbose, f"benchmark {p.name}")
+    bar = progress(len(todo), verbose if is_main_process() else 0, f"benchmark {p.name}")
     try:
         for x in todo:
             row = _one_run(
@@ -417,9 +418,10 @@ def run(
                 results_dir / f"{p.name}-curves" if save_curves else None,
                 None if models_dir is None else Path(models_dir),
             )
-            _append_row(csv_path, row, columns)
+            if is_main_process():  # on several processes, one row per run
+                _append_row(csv_path, row, columns)
             bar.update(1)
-            if verbose:
+            if verbose and is_main_process():
                 figures = "  ".join(f"{m} {row[m]:.4g}" for m in x.protocol.metrics)
                 where = f" H {x.protocol.horizon}" if _long(p) else ""
                 print(f"{x.model:<18} {x.setting:<14} seed {x.seed}{where}: {figures}  fit {row['fit_seconds']:.0f} s",
@@ -427,7 +429,8 @@ def run(
     finally:
         bar.close()
     rows = [r for r in _read_rows(csv_path) if r["preset"] in (preset, "-")]
-    (results_dir / f"{p.name}.md").write_text(results_table(rows, title=f"{p.name}, preset {preset}"))
+    if is_main_process():
+        (results_dir / f"{p.name}.md").write_text(results_table(rows, title=f"{p.name}, preset {preset}"))
     return rows
 
 

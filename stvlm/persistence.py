@@ -63,6 +63,10 @@ def save_forecaster(model, path):
 
     check_is_fitted(model, "network_")
     path = Path(path)
+    from .distributed import is_main_process
+
+    if not is_main_process():  # trained on several processes: they hold the same model; rank 0 writes it
+        return path
     if path.exists() and not path.is_dir():
         raise ValueError(f"{path} is a file; save writes a folder (give a new or an existing folder's path).")
     params = model.get_params(deep=False)

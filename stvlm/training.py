@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import distributed
 from ._progress import progress
 from .metrics import target_mask
 
@@ -180,6 +181,8 @@ class TrainingLoop:
         """One pass over ``n`` training windows in a random order; the mean loss."""
         module.train()
         order = rng.permutation(n)
+        if distributed.world_size() > 1:
+            return self._train_epoch_shared(module, optimizer, source, order)
         total, count = 0.0, 0
         for s in range(0, n, self.batch_size):
             loss, n_valid = self.batch_loss(source, order[s : s + self.batch_size])
@@ -195,21 +198,60 @@ class TrainingLoop:
             count += n_valid
         return total / count if count else math.nan
 
+    def _train_epoch_shared(self, module, optimizer, source, order):
+        """:meth:`train_epoch` on several processes: each takes its share of every batch.
+
+        Each process weighs its share's loss by the share of the batch's kept targets it
+        holds, and the gradients are summed over processes, so a step is the step of the
+        whole batch on one process. A process whose share is empty runs one window with
+        weight 0, so that every process joins every collective.
+        """
+        rank, world = distributed.rank(), distributed.world_size()
+        params = [p for p in module.parameters() if p.requires_grad]
+        total, count = 0.0, 0
+        for s in range(0, len(order), self.batch_size):
+            batch = order[s : s + self.batch_size]
+            share = batch[rank::world]
+            loss, n_valid = self.batch_loss(source, share if len(share) else batch[:1])
+            if not len(share):
+                n_valid = 0
+            batch_valid, batch_sum = distributed.all_reduce_sum([n_valid, float(loss.detach()) * n_valid if n_valid else 0.0])
+            if batch_valid == 0:
+                continue
+            value = batch_sum / batch_valid
+            if not math.isfinite(value):
+                raise _NonFiniteLoss("training", value)
+            optimizer.zero_grad(set_to_none=True)
+            if n_valid:
+                (loss * (n_valid / batch_valid)).backward()
+            distributed.sum_gradients(params)
+            optimizer.step()
+            total += batch_sum
+            count += batch_valid
+        return total / count if count else math.nan
+
     def evaluate(self, module, source, n):
-        """Mean masked MAE over ``n`` windows, without gradients."""
+        """Mean masked MAE over ``n`` windows, without gradients (shared out over processes)."""
         import torch
 
         module.eval()
+        rank, world = distributed.rank(), distributed.world_size()
         total, count = 0.0, 0
         with torch.no_grad():
-            for s in range(0, n, self.batch_size):
+            for b, s in enumerate(range(0, n, self.batch_size)):
+                if b % world != rank:
+                    continue
                 loss, n_valid = self.batch_loss(source, np.arange(s, min(n, s + self.batch_size)))
                 if n_valid:
                     value = float(loss)
-                    if not math.isfinite(value):
+                    if world == 1 and not math.isfinite(value):
                         raise _NonFiniteLoss("validation", value)
                     total += value * n_valid
                     count += n_valid
+        if world > 1:
+            total, count = distributed.all_reduce_sum([total, count])
+            if count and not math.isfinite(total / count):
+                raise _NonFiniteLoss("validation", total / count)
         return total / count if count else math.nan
 
     # ------------------------------------------------------------------ loop
@@ -245,10 +287,11 @@ class TrainingLoop:
             optimizer, mode="min", factor=self.lr_factor, patience=self.lr_patience
         )
         trainable = {n for n, p in module.named_parameters() if p.requires_grad}
+        distributed.broadcast_parameters(module)  # several processes: all start from rank 0's weights
         best_state = _snapshot(module, trainable)
         result = TrainingResult()
         bad_epochs = 0
-        bar = progress(self.max_epochs, self.verbose, self.desc)
+        bar = progress(self.max_epochs, self.verbose if distributed.is_main_process() else 0, self.desc)
         try:
             for epoch in range(1, self.max_epochs + 1):
                 t0 = time.perf_counter()
@@ -268,7 +311,10 @@ class TrainingLoop:
                     bad_epochs += 1
                 bar.update(1)
                 bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
-                if any([bool(cb(owner, dict(record))) for cb in self.callbacks]):
+                stop = any([bool(cb(owner, dict(record))) for cb in self.callbacks])
+                if distributed.world_size() > 1:  # one process asking to stop stops them all
+                    stop = distributed.all_reduce_sum([float(stop)])[0] > 0
+                if stop:
                     result.stopped_by_callback = True
                     break
                 if bad_epochs >= self.patience:

@@ -4,6 +4,7 @@ cannot finish is a clear error and its store is never read as whole."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -31,15 +32,25 @@ def cluster():
 
 
 def _kill_plugin(marker, always=False):
-    """A worker plugin that kills its worker process when a task starts: once, or every time."""
+    """A worker plugin that kills its worker process when a task starts.
+
+    ``always=False``: once (it then leaves ``marker``); ``always=True``: as long as
+    ``marker`` exists. Disarmed through the file, not by unregistering it, which would
+    have to reach workers that may be restarting.
+    """
 
     class KillWorker(distributed.WorkerPlugin):
         def transition(self, key, start, finish, **kwargs):
-            if finish == "executing" and (always or not marker.exists()):
+            if finish == "executing" and (marker.exists() if always else not marker.exists()):
                 marker.touch()
                 os._exit(1)
 
     return KillWorker()
+
+
+def _unregister(client, name):
+    with contextlib.suppress(Exception):  # a worker may be restarting; the plugin is disarmed anyway
+        client.unregister_worker_plugin(name)
 
 
 # ------------------------------------------------------------------ Zarr, in process
@@ -85,7 +96,7 @@ def test_images_on_a_dask_cluster_are_bit_identical_even_when_a_worker_dies(data
                 arr = s2i.write_images(X, tmp_path / "im.zarr")
                 out = s2i.transform(X)
         finally:
-            client.unregister_worker_plugin("kill-once")
+            _unregister(client, "kill-once")
     assert marker.exists()  # a worker did die in the middle of the run
     assert np.array_equal(open_images(tmp_path / "im.zarr")[:], ref) and arr.attrs["chunks_written"] == 8
     assert np.array_equal(out.channels, ref)
@@ -97,14 +108,17 @@ def test_a_worker_lost_for_good_is_a_clear_error_and_the_store_stays_incomplete(
     X, _ = data
     s2i = SpatialToImageTransformer(chunk_size=5, n_jobs=2).fit(X)
     cluster.scheduler.allowed_failures, before = 0, cluster.scheduler.allowed_failures
+    armed = tmp_path / "armed"
+    armed.touch()
     with distributed.Client(cluster) as client:
-        client.register_plugin(_kill_plugin(tmp_path / "m", always=True), name="kill-always")
+        client.register_plugin(_kill_plugin(armed, always=True), name="kill-always")
         try:
             with parallel_config(backend="dask"), pytest.raises(RuntimeError, match="KilledWorker") as err:
                 s2i.write_images(X, tmp_path / "im.zarr")
             assert "marked incomplete" in str(err.value)
         finally:
-            client.unregister_worker_plugin("kill-always")
+            armed.unlink()
+            _unregister(client, "kill-always")
             cluster.scheduler.allowed_failures = before
     with pytest.raises(ValueError, match="incomplete"):
         open_images(tmp_path / "im.zarr")

@@ -1,0 +1,130 @@
+"""Scale: images of a PEMS04-size series on this machine, and host memory at PEMS07 size.
+
+    python benchmarks/bench_scale.py images   # 307 sensors x 16,992 steps: every image, to Zarr
+    python benchmarks/bench_scale.py memory   # 883 x 28,224: peak memory of the fit's data path
+
+``images`` makes all 16,969 three-channel images of a synthetic PEMS04-size series (gamma
+flow, the data's shape) with ``SpatialToImageTransformer.write_images`` into a Zarr store
+(float16, 9.6 GB of images would not fit comfortably in memory as one array), and records
+the seconds, windows per second and the peak resident memory of the process.
+
+``memory`` builds, for a synthetic PEMS07-size series, what ``STVLMForecaster.fit`` holds
+before its first step: the windows and targets through the data front door, the
+chronological split, the imputed windows. It records the peak resident memory of each stage
+(the images themselves are made per batch at this size, never held whole), which is what an
+epoch of the cpu preset needs on top of the model. A full epoch at this size takes hours on
+2 cores; ``--epoch-batches K`` also runs the first K training steps of the cpu preset.
+
+Each run appends one JSON line to ``benchmarks/results/scale.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from stvlm.benchmark import _PeakRSS  # noqa: E402 - the runner's sampler of peak resident memory
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "scale.jsonl"
+
+
+def _series(T, N, seed=0):
+    rng = np.random.default_rng(seed)
+    day = np.sin(np.arange(T) * 2 * np.pi / 288)[:, None]
+    return rng.gamma(2.0, 50.0, size=(T, N)) * (1.2 + day)
+
+
+def images(T=16992, N=307, chunk_size=256):
+    from stvlm import SpatialToImageTransformer
+
+    series = _series(T, N)
+    with tempfile.TemporaryDirectory() as tmp, _PeakRSS() as mem:
+        t0 = time.perf_counter()
+        s2i = SpatialToImageTransformer(dtype="float16", chunk_size=chunk_size).fit(series[:2000])
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        arr = s2i.write_images(series, os.path.join(tmp, "images.zarr"))
+        seconds = time.perf_counter() - t0
+        n = arr.shape[0]
+    return dict(task="images", n_sensors=N, steps=T, windows=n, fit_seconds=fit_s, seconds=seconds,
+                windows_per_second=n / seconds, image_gb=n * 3 * N * N * 2 / 1e9,
+                peak_rss_mb=mem.peak / 2**20)
+
+
+def memory(T=28224, N=883, epoch_batches=0):
+    from stvlm import STVLMForecaster
+    from stvlm.data import as_windows, chronological_split
+
+    stages = {}
+    with _PeakRSS() as mem:
+        series = _series(T, N)
+        stages["series"] = mem._rss() / 2**20
+        w = as_windows(series, history=12, horizon=12)
+        stages["windows"] = mem._rss() / 2**20
+        train, val = chronological_split(w, 0.2)
+        stages["split"] = mem._rss() / 2**20
+        train.filled()
+        stages["filled"] = mem._rss() / 2**20
+        del w, train, val
+        if epoch_batches:
+            from stvlm.training import TrainingLoop
+
+            calls = []
+
+            def stop_after(owner, record):
+                return True
+
+            est = STVLMForecaster.from_preset("cpu", max_epochs=1, verbose=0, callbacks=[stop_after])
+            original = TrainingLoop.batch_loss
+
+            def capped(self, source, idx):
+                calls.append(len(idx))
+                if len(calls) > epoch_batches:
+                    raise KeyboardInterrupt
+                return original(self, source, idx)
+
+            TrainingLoop.batch_loss = capped
+            try:
+                est.fit(series)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                TrainingLoop.batch_loss = original
+            stages["after_steps"] = mem._rss() / 2**20
+    return dict(task="memory", n_sensors=N, steps=T, epoch_batches=epoch_batches,
+                stage_rss_mb=stages, peak_rss_mb=mem.peak / 2**20, target_mb=6 * 1024)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", choices=["images", "memory"])
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--sensors", type=int, default=None)
+    parser.add_argument("--epoch-batches", type=int, default=0)
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to scale.jsonl")
+    args = parser.parse_args(argv)
+    import torch
+
+    kw = {k: v for k, v in dict(T=args.steps, N=args.sensors).items() if v is not None}
+    row = images(**kw) if args.task == "images" else memory(epoch_batches=args.epoch_batches, **kw)
+    row.update(threads=torch.get_num_threads(), cpus=os.cpu_count(), machine=platform.processor() or platform.machine(),
+               finished=time.strftime("%FT%T"))
+    print(json.dumps(row, indent=1))
+    if not args.no_record:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with open(RESULTS, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    return row
+
+
+if __name__ == "__main__":
+    main()
