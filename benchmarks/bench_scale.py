@@ -8,12 +8,14 @@ flow, the data's shape) with ``SpatialToImageTransformer.write_images`` into a Z
 (float16, 9.6 GB of images would not fit comfortably in memory as one array), and records
 the seconds, windows per second and the peak resident memory of the process.
 
-``memory`` builds, for a synthetic PEMS07-size series, what ``STVLMForecaster.fit`` holds
-before its first step: the windows and targets through the data front door, the
-chronological split, the imputed windows. It records the peak resident memory of each stage
-(the images themselves are made per batch at this size, never held whole), which is what an
-epoch of the cpu preset needs on top of the model. A full epoch at this size takes hours on
-2 cores; ``--epoch-batches K`` also runs the first K training steps of the cpu preset.
+``memory`` builds, for a synthetic PEMS07-size series, the windows and targets through the
+data front door (read-only views of one copy of the series) and a batch, then fits the cpu
+preset of ``STVLMForecaster`` on it for the first ``--epoch-batches K`` optimiser steps
+(fit-time statistics, the DTW scale, the network, K steps of images made per batch and
+micro-batches), and records the resident memory after each stage and the peak. Every
+step of an epoch does the same work on other windows, so the peak over the first steps is
+the epoch's; a whole epoch (705 steps at this size) takes hours on 2 cores, and
+``--epoch-batches 0`` skips the fit.
 
 Each run appends one JSON line to ``benchmarks/results/scale.jsonl``.
 """
@@ -32,7 +34,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from stvlm.benchmark import _PeakRSS  # noqa: E402 - the runner's sampler of peak resident memory
+from stvlm.benchmark import _commit, _PeakRSS  # noqa: E402 - the runner's memory sampler and commit
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "scale.jsonl"
 
@@ -64,44 +66,43 @@ def memory(T=28224, N=883, epoch_batches=0):
     from stvlm import STVLMForecaster
     from stvlm.data import as_windows, chronological_split
 
-    stages = {}
+    stages, steps = {}, []
     with _PeakRSS() as mem:
         series = _series(T, N)
         stages["series"] = mem._rss() / 2**20
         w = as_windows(series, history=12, horizon=12)
         stages["windows"] = mem._rss() / 2**20
         train, val = chronological_split(w, 0.2)
-        stages["split"] = mem._rss() / 2**20
-        train.filled()
-        stages["filled"] = mem._rss() / 2**20
+        train.filled_batch(np.arange(32))
+        stages["split_and_a_batch"] = mem._rss() / 2**20
         del w, train, val
         if epoch_batches:
-            from stvlm.training import TrainingLoop
+            import torch
 
-            calls = []
+            # Stop after K optimiser steps of the first epoch (a whole epoch takes hours here).
+            original = torch.optim.Adam.step
 
-            def stop_after(owner, record):
-                return True
-
-            est = STVLMForecaster.from_preset("cpu", max_epochs=1, verbose=0, callbacks=[stop_after])
-            original = TrainingLoop.batch_loss
-
-            def capped(self, source, idx):
-                calls.append(len(idx))
-                if len(calls) > epoch_batches:
+            def counted(self, *a, **k):
+                steps.append(time.perf_counter())
+                if len(steps) > epoch_batches:
                     raise KeyboardInterrupt
-                return original(self, source, idx)
+                return original(self, *a, **k)
 
-            TrainingLoop.batch_loss = capped
+            est = STVLMForecaster.from_preset("cpu", max_epochs=1, verbose=0)
+            torch.optim.Adam.step = counted
+            t0 = time.perf_counter()
             try:
                 est.fit(series)
             except KeyboardInterrupt:
                 pass
             finally:
-                TrainingLoop.batch_loss = original
+                torch.optim.Adam.step = original
             stages["after_steps"] = mem._rss() / 2**20
+            stages["micro_batch_size"] = est._micro_batch_size(est.batch_size)
+            stages["seconds_to_first_step"] = steps[0] - t0 if steps else None
+            stages["seconds_per_step"] = (steps[-1] - steps[0]) / (len(steps) - 1) if len(steps) > 1 else None
     return dict(task="memory", n_sensors=N, steps=T, epoch_batches=epoch_batches,
-                stage_rss_mb=stages, peak_rss_mb=mem.peak / 2**20, target_mb=6 * 1024)
+                stage=stages, peak_rss_mb=mem.peak / 2**20, target_mb=6 * 1024)
 
 
 def main(argv=None):
@@ -117,7 +118,7 @@ def main(argv=None):
     kw = {k: v for k, v in dict(T=args.steps, N=args.sensors).items() if v is not None}
     row = images(**kw) if args.task == "images" else memory(epoch_batches=args.epoch_batches, **kw)
     row.update(threads=torch.get_num_threads(), cpus=os.cpu_count(), machine=platform.processor() or platform.machine(),
-               finished=time.strftime("%FT%T"))
+               commit=_commit(), finished=time.strftime("%FT%T"))
     print(json.dumps(row, indent=1))
     if not args.no_record:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,8 @@ from sklearn.utils.validation import check_is_fitted
 from ._device import torch_device
 from ._validation import _as_float_array, check_positive_int, check_real, check_seed
 from .data import as_windows, chronological_split
-from .data._windows import check_sensors_have_data, check_value_range
-from .metrics import masked_mae
+from .data._windows import LARGE, _chunks, check_sensors_have_data, check_value_range
+from .metrics import masked_mae, target_mask
 
 # torch draws initial weights and dropout masks from its global generators, which every
 # thread shares; fits hold this lock from seeding to the last epoch, so that a fit's
@@ -61,12 +61,16 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         """Module inputs of windows ``idx``: the z-scored windows by default."""
         import torch
 
-        x = (windows.filled()[idx] - self.mean_) / self.std_
+        x = (windows.filled_batch(idx) - self.mean_) / self.std_
         return (torch.as_tensor(x, dtype=torch.float32, device=device),)
 
     def _forward(self, module, inputs, device):
         """Scaled forecast of a batch."""
         return module(*inputs)
+
+    def _micro_batch_size(self, batch_size):
+        """Windows per piece of a batch (``None``: whole batches); see TrainingLoop."""
+        return None
 
     def _batch(self, windows, idx, device):
         """Inputs and targets (data units) of windows ``idx``."""
@@ -128,9 +132,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         train, val = chronological_split(data, self.validation_fraction)
 
         # z-score from the training part only (one mean and std over all sensors).
-        values = train.X[np.isfinite(train.X)]
-        self.mean_ = float(values.mean())
-        std = float(values.std())
+        self.mean_, std = _mean_std(train.X)
         self.std_ = std if std > 0 else 1.0
         self.n_features_in_ = train.n_sensors
 
@@ -183,6 +185,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             callbacks=self.callbacks,
             verbose=self.verbose,
             desc=f"{type(self).__name__} fit",
+            micro_batch_size=self._micro_batch_size(batch_size),
         )
         result = loop.fit(
             module, source(train), len(train), source(val), 0 if val is None else len(val), rng=rng, owner=self
@@ -195,10 +198,20 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
 
     def _warn_if_worse_than_the_mean(self, best_loss, windows):
         """Training that ends far behind a constant forecast has failed: say so."""
-        try:
-            constant = masked_mae(windows.y, np.full(windows.y.shape, self.mean_), self.null_value, self.threshold)
-        except ValueError:  # no valid target to compare on
-            return
+        if windows.y.size > LARGE:  # its MAE chunk by chunk, without full-size temporaries
+            total, count = 0.0, 0
+            for part in _chunks(windows.y):
+                keep = target_mask(part, self.null_value, self.threshold)
+                total += float(np.abs(part[keep] - self.mean_).sum())
+                count += int(keep.sum())
+            if not count:
+                return
+            constant = total / count
+        else:
+            try:
+                constant = masked_mae(windows.y, np.full(windows.y.shape, self.mean_), self.null_value, self.threshold)
+            except ValueError:  # no valid target to compare on
+                return
         if np.isfinite(best_loss) and best_loss > 2 * constant:
             warnings.warn(
                 "training failed to learn: the best monitored loss "
@@ -323,3 +336,23 @@ def _own_rng(device):
 
     devices = [device.index or 0] if device.type == "cuda" else []
     return torch.random.fork_rng(devices=devices)
+
+
+def _mean_std(X):
+    """Mean and (population) std of the finite values of ``X``.
+
+    Large windows (views of a series) are summarised chunk by chunk, in two passes, with
+    no full-size temporary; smaller ones exactly as numpy does over all values at once.
+    """
+    if X.size <= LARGE:
+        values = X[np.isfinite(X)]
+        return float(values.mean()), float(values.std())
+    total, count = 0.0, 0
+    for part in _chunks(X):
+        finite = part[np.isfinite(part)]
+        total += float(finite.sum())
+        count += finite.size
+    mean = total / count
+    sq = sum(float(((p[np.isfinite(p)] - mean) ** 2).sum()) for p in _chunks(X))
+    return mean, (sq / count) ** 0.5
+

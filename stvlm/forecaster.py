@@ -18,11 +18,12 @@ import numpy as np
 from ._base import BaseWindowForecaster
 from ._device import autocast
 from ._validation import check_positive_int, check_real
-from .kernels import correlation_channels, correlation_channels_torch, fit_dtw_scale
+from .kernels import SCALE_WINDOWS, correlation_channels, correlation_channels_torch, fit_dtw_scale
 from .presets import DEFAULT_BACKBONE, MODEL_PRESETS, preset_params
 
 __all__ = ["STVLMForecaster"]
 
+_PAIRS_PER_PIECE = 1 << 22  # sensor pairs (N^2 x windows) per piece of a training batch
 _IMAGE_CHUNK = 512  # windows per kernel call when caching a fit's images
 
 
@@ -292,7 +293,13 @@ class STVLMForecaster(BaseWindowForecaster):
 
     def _setup(self, train, device):
         # Images given by the transformer carry their own scale.
-        self.dtw_scale_ = None if train.channels is not None else fit_dtw_scale(train.filled(), check_input=False)
+        if train.channels is not None:
+            self.dtw_scale_ = None
+            return
+        # fit_dtw_scale reads at most 256 evenly spaced windows: impute only those.
+        n = len(train)
+        idx = np.unique(np.linspace(0, n - 1, min(n, SCALE_WINDOWS)).round().astype(int))
+        self.dtw_scale_ = fit_dtw_scale(train.filled_batch(idx), check_input=False)
 
     def _build_module(self, n_sensors):
         from transformers import ViltConfig
@@ -369,15 +376,22 @@ class STVLMForecaster(BaseWindowForecaster):
             images = torch.as_tensor(np.asarray(windows.channels[idx], dtype=np.float32), device=device)
         elif device.type == "cpu":
             images = torch.as_tensor(
-                correlation_channels(windows.filled()[idx], self.dtw_scale_, check_input=False), device=device
+                correlation_channels(windows.filled_batch(idx), self.dtw_scale_, check_input=False), device=device
             )
         else:
-            images = correlation_channels_torch(windows.filled()[idx], self.dtw_scale_, device)
+            images = correlation_channels_torch(windows.filled_batch(idx), self.dtw_scale_, device)
         return x, images
 
     def _forward(self, module, inputs, device):
         with autocast(device, self.precision):
             return module(*inputs)
+
+    def _micro_batch_size(self, batch_size):
+        # Attention over image patches and sensor tokens grows with N^2 per window: at
+        # PEMS07's 883 sensors a batch of 32 needs ~7 GB of activations. Beyond 2^22 sensor
+        # pairs per batch, run it in pieces whose gradients add up to the batch's.
+        per_piece = max(1, _PAIRS_PER_PIECE // self.n_features_in_**2)
+        return per_piece if per_piece < batch_size else None
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):

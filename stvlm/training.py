@@ -122,6 +122,9 @@ class TrainingLoop:
         ``> 0`` shows a tqdm bar over epochs.
     desc : str, default="fit"
         Label of the bar.
+    micro_batch_size : int or None, default=None
+        Run each batch in pieces of at most this many windows, their gradients added up
+        to the batch's (the same step, less activation memory); ``None``: whole batches.
 
     Examples
     --------
@@ -155,6 +158,7 @@ class TrainingLoop:
         callbacks=None,
         verbose=0,
         desc="fit",
+        micro_batch_size=None,
     ):
         self.forward = forward
         self.max_epochs = max_epochs
@@ -169,6 +173,7 @@ class TrainingLoop:
         self.callbacks = list(callbacks or ())
         self.verbose = verbose
         self.desc = desc
+        self.micro_batch_size = micro_batch_size
 
     # ------------------------------------------------------------------ steps
     def batch_loss(self, source, idx):
@@ -181,7 +186,7 @@ class TrainingLoop:
         """One pass over ``n`` training windows in a random order; the mean loss."""
         module.train()
         order = rng.permutation(n)
-        if distributed.world_size() > 1:
+        if distributed.world_size() > 1 or (self.micro_batch_size and self.micro_batch_size < self.batch_size):
             return self._train_epoch_shared(module, optimizer, source, order)
         total, count = 0.0, 0
         for s in range(0, n, self.batch_size):
@@ -199,35 +204,41 @@ class TrainingLoop:
         return total / count if count else math.nan
 
     def _train_epoch_shared(self, module, optimizer, source, order):
-        """:meth:`train_epoch` on several processes: each takes its share of every batch.
+        """:meth:`train_epoch` in pieces: shares of each batch over processes, micro-batches.
 
-        Each process weighs its share's loss by the share of the batch's kept targets it
-        holds, and the gradients are summed over processes, so a step is the step of the
-        whole batch on one process. A process whose share is empty runs one window with
-        weight 0, so that every process joins every collective.
+        Each process takes its share of every batch (every ``world_size``-th window) and
+        runs it in micro-batches of at most ``micro_batch_size`` windows. Each piece's
+        loss is weighted by the targets it kept; the gradients are summed over pieces and
+        processes and divided by the batch's kept targets, so a step is the step of the
+        whole batch at once, on one process.
         """
         rank, world = distributed.rank(), distributed.world_size()
+        micro = self.micro_batch_size or self.batch_size
         params = [p for p in module.parameters() if p.requires_grad]
         total, count = 0.0, 0
         for s in range(0, len(order), self.batch_size):
-            batch = order[s : s + self.batch_size]
-            share = batch[rank::world]
-            loss, n_valid = self.batch_loss(source, share if len(share) else batch[:1])
-            if not len(share):
-                n_valid = 0
-            batch_valid, batch_sum = distributed.all_reduce_sum([n_valid, float(loss.detach()) * n_valid if n_valid else 0.0])
-            if batch_valid == 0:
+            share = order[s : s + self.batch_size][rank::world]
+            optimizer.zero_grad(set_to_none=True)
+            local_sum, local_n = 0.0, 0
+            for m in range(0, len(share), micro):
+                loss, n_valid = self.batch_loss(source, share[m : m + micro])
+                if n_valid:
+                    local_sum += float(loss.detach()) * n_valid
+                    local_n += n_valid
+                    (loss * n_valid).backward()
+            batch_n, batch_sum = distributed.all_reduce_sum([local_n, local_sum]) if world > 1 else (local_n, local_sum)
+            if batch_n == 0:
                 continue
-            value = batch_sum / batch_valid
+            value = batch_sum / batch_n
             if not math.isfinite(value):
                 raise _NonFiniteLoss("training", value)
-            optimizer.zero_grad(set_to_none=True)
-            if n_valid:
-                (loss * (n_valid / batch_valid)).backward()
             distributed.sum_gradients(params)
+            for p in params:
+                if p.grad is not None:
+                    p.grad /= batch_n
             optimizer.step()
             total += batch_sum
-            count += batch_valid
+            count += batch_n
         return total / count if count else math.nan
 
     def evaluate(self, module, source, n):
@@ -241,13 +252,15 @@ class TrainingLoop:
             for b, s in enumerate(range(0, n, self.batch_size)):
                 if b % world != rank:
                     continue
-                loss, n_valid = self.batch_loss(source, np.arange(s, min(n, s + self.batch_size)))
-                if n_valid:
-                    value = float(loss)
-                    if world == 1 and not math.isfinite(value):
-                        raise _NonFiniteLoss("validation", value)
-                    total += value * n_valid
-                    count += n_valid
+                micro = self.micro_batch_size or self.batch_size
+                for m in range(s, min(n, s + self.batch_size), micro):
+                    loss, n_valid = self.batch_loss(source, np.arange(m, min(n, s + self.batch_size, m + micro)))
+                    if n_valid:
+                        value = float(loss)
+                        if world == 1 and not math.isfinite(value):
+                            raise _NonFiniteLoss("validation", value)
+                        total += value * n_valid
+                        count += n_valid
         if world > 1:
             total, count = distributed.all_reduce_sum([total, count])
             if count and not math.isfinite(total / count):

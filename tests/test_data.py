@@ -135,3 +135,63 @@ def test_filled_imputes_once_and_slicing_keeps_everything():
 def test_slots_of_rows():
     np.testing.assert_array_equal(slots_of_rows(frame(T=5), 96), [88, 89, 90, 91, 92])  # 22:00 ... 23:00
     assert slots_of_rows(np.ones((5, 1)), 96) is None
+
+
+# ------------------------------------------------------------------ large data
+@pytest.fixture()
+def tiny_large(monkeypatch):
+    """Make every dataset "large" (views, per-batch imputation, chunked statistics)."""
+    import stvlm._base
+    import stvlm.data
+    import stvlm.data._windows
+
+    for module in (stvlm.data, stvlm.data._windows, stvlm._base):
+        monkeypatch.setattr(module, "LARGE", 10)
+    monkeypatch.setattr(stvlm.data._windows, "_chunks", _small_chunks)
+    monkeypatch.setattr(stvlm._base, "_chunks", _small_chunks)
+
+
+def _small_chunks(a, values=None):
+    return (a[s : s + 7] for s in range(0, a.shape[0], 7))  # several chunks even for small data
+
+
+def test_large_series_become_read_only_views_with_the_same_values(tiny_large):
+    series = np.random.default_rng(0).normal(size=(60, 3))
+    series[5, 1] = np.nan
+    w = as_windows(series, history=4, horizon=2)
+    X, y = make_windows(series, 4, 2)
+    np.testing.assert_array_equal(w.X, X)
+    np.testing.assert_array_equal(w.y, y)
+    assert not w.X.flags.writeable and not w.y.flags.writeable and w.X.base is not None
+    series[0, 0] = 99.0  # the views are of a private copy: the user's array is not aliased
+    assert w.X[0, 0, 0] != 99.0
+    idx = np.array([5, 2, 3])
+    np.testing.assert_array_equal(w.filled_batch(idx), Windows(X, y).filled()[idx])
+    assert w._filled is None  # nothing imputed as a whole
+
+
+def test_large_data_train_the_model_of_small_data(tiny_large, monkeypatch):
+    from stvlm.baselines import LSTMForecaster
+
+    series = np.random.default_rng(1).gamma(2.0, 20.0, size=(90, 4))
+    series[10:14, 2] = np.nan
+    params = dict(history=6, horizon=3, hidden_size=8, max_epochs=3, batch_size=16, random_state=0, verbose=0)
+    large = LSTMForecaster(**params).fit(series)
+    monkeypatch.undo()
+    small = LSTMForecaster(**params).fit(series)
+    assert large.mean_ == pytest.approx(small.mean_, rel=1e-12) and large.std_ == pytest.approx(small.std_, rel=1e-12)
+    X, _ = make_windows(series, 6, 3)
+    np.testing.assert_allclose(large.predict(X), small.predict(X), rtol=1e-6)
+
+
+def test_chunked_checks_refuse_what_the_whole_checks_refuse(tiny_large):
+    from stvlm.data._windows import MAX_ABS_VALUE, check_sensors_have_data, check_value_range
+
+    X = np.random.default_rng(0).normal(size=(30, 4, 3))
+    X[:, :, 1] = np.nan
+    with pytest.raises(ValueError, match=r"sensors \[1\]"):
+        check_sensors_have_data(Windows(X))
+    X[:, :, 1] = 0.0
+    X[25, 2, 2] = 2 * MAX_ABS_VALUE
+    with pytest.raises(ValueError, match="X holds values up to 2e"):
+        check_value_range(Windows(X))

@@ -230,3 +230,42 @@ def test_benchmark_trains_with_the_protocols_masks():
     for name in ("stvlm", "stid", "lstm"):
         est = _make_model(name, "cpu", "full", 0, p, {})
         assert (est.null_value, est.threshold) == (0.0, 1e-6), name
+
+
+def test_micro_batches_take_the_step_of_the_whole_batch():
+    """Pieces of a batch, weighted by the targets they keep, give the whole batch's step,
+    also when the pieces keep different numbers of targets."""
+    import torch
+
+    from stvlm.training import TrainingLoop
+
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.normal(size=(40, 3)), dtype=torch.float32)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3
+    y[::3] = float("nan")  # masked targets, unevenly spread over the pieces
+
+    def fit(micro):
+        torch.manual_seed(0)
+        net = torch.nn.Linear(3, 1)
+        loop = TrainingLoop(lambda inputs: net(*inputs), max_epochs=5, batch_size=16, learning_rate=0.05,
+                            patience=10, lr_patience=10, lr_factor=0.5, micro_batch_size=micro)
+        res = loop.fit(net, lambda idx: ((x[idx],), y[idx]), 32, lambda idx: ((x[32:][idx],), y[32:][idx]), 8,
+                       rng=np.random.default_rng(1))
+        return res, net
+
+    whole, a = fit(None)
+    pieces, b = fit(3)
+    np.testing.assert_allclose([r["train_loss"] for r in pieces.loss_history],
+                               [r["train_loss"] for r in whole.loss_history], rtol=1e-5)
+    np.testing.assert_allclose([r["val_loss"] for r in pieces.loss_history],
+                               [r["val_loss"] for r in whole.loss_history], rtol=1e-5)
+    np.testing.assert_allclose(b.weight.detach().numpy(), a.weight.detach().numpy(), rtol=1e-5)
+
+
+def test_stvlm_splits_batches_only_for_very_many_sensors():
+    from stvlm import STVLMForecaster
+
+    est = STVLMForecaster()
+    for n, expected in ((170, None), (307, None), (883, 5)):
+        est.n_features_in_ = n
+        assert est._micro_batch_size(32) == expected

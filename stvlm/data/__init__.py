@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _as_float_array, check_series, check_windows
+from .._validation import _as_float_array, check_positive_int, check_series, check_windows
 from ._clock import _datetime_index, _row_clock, last_window, slots_of_rows
 from ._split import chronological_split, rows_needed, split_sizes
-from ._windows import Windows, check_targets
+from ._windows import LARGE, Windows, check_targets
 
 __all__ = [
     "Windows",
@@ -148,13 +148,24 @@ def _from_arrays(X, y, history, horizon, steps_per_day, start, name):
         )
     from ..windows import make_windows
 
-    Xw, yw = make_windows(series, history, horizon)
-    n = Xw.shape[0]
+    n = T - history - horizon + 1
     origin = np.arange(n) + history - 1  # row of each window's last history step
     clock = _row_clock(index, T, steps_per_day, start)
     spd, tod, dow, stamps = (None,) * 4 if clock is None else clock
     tod, dow, stamps = (None if a is None else a[origin] for a in (tod, dow, stamps))
-    return Windows(Xw, yw, time_of_day=tod, day_of_week=dow, steps_per_day=spd, timestamps=stamps, consecutive=True)
+    if n * (history + horizon) * series.shape[1] <= LARGE:
+        Xw, yw = make_windows(series, history, horizon)
+        return Windows(Xw, yw, time_of_day=tod, day_of_week=dow, steps_per_day=spd, timestamps=stamps, consecutive=True)
+    # Large: read-only views of one private copy of the series (a PEMS07-size series is 200 MB,
+    # a copy of its windows and targets 4.8 GB).
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    own = np.array(series, dtype=np.float64, order="C")
+    Xw = sliding_window_view(own[: n + history - 1], history, axis=0).transpose(0, 2, 1)
+    yw = sliding_window_view(own[history:], horizon, axis=0).transpose(0, 2, 1)
+    spd = None if spd is None else check_positive_int(spd, "steps_per_day")
+    return Windows._of_views(Xw, yw, time_of_day=tod, day_of_week=dow, steps_per_day=spd, timestamps=stamps,
+                             consecutive=True)
 
 
 def _check_images_agree(images, history, horizon):

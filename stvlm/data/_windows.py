@@ -11,6 +11,10 @@ __all__ = ["MAX_ABS_VALUE", "Windows", "check_sensors_have_data", "check_targets
 #: Largest magnitude a trained model accepts in its data. The networks compute in
 #: float32 (largest value 3.4e38), and the loss scales forecasts back to data units.
 MAX_ABS_VALUE = 1e30
+#: Windows of more values than this (512 MB of float64) are "large": cut from a series they
+#: are views of it, imputed per batch, and summarised chunk by chunk, so that fitting on a
+#: PEMS07-size series never holds a copy of all its windows.
+LARGE = 1 << 26
 
 
 class Windows:
@@ -124,6 +128,39 @@ class Windows:
             self._filled = impute_nonfinite(np.ascontiguousarray(self.X, dtype=np.float64))
         return self._filled
 
+    def filled_batch(self, idx):
+        """``filled()[idx]`` without imputing every window: for batches of large data.
+
+        Small data (up to ``LARGE`` values) are imputed once and indexed; larger ones
+        window by window, per batch, so that no imputed copy of all windows is held.
+
+        Parameters
+        ----------
+        idx : array-like of int
+            Windows of the batch.
+
+        Returns
+        -------
+        ndarray of shape (len(idx), history, n_sensors), float64
+        """
+        if self._filled is not None or self.X.size <= LARGE:
+            return self.filled()[idx]
+        return impute_nonfinite(np.array(self.X[idx], dtype=np.float64))
+
+    @classmethod
+    def _of_views(cls, X, y, **fields):
+        """Windows over views of one checked series (no copy; read-only)."""
+        out = cls.__new__(cls)
+        X.setflags(write=False)
+        y.setflags(write=False)
+        n, spd = X.shape[0], fields.get("steps_per_day")
+        if fields.get("time_of_day") is not None:
+            fields["time_of_day"] = _check_ints(fields["time_of_day"], n, "time_of_day", spd)
+        if fields.get("day_of_week") is not None:
+            fields["day_of_week"] = _check_ints(fields["day_of_week"], n, "day_of_week", 7)
+        out.__dict__.update(X=X, y=y, channels=None, _filled=None, **fields)
+        return out
+
     def __getitem__(self, index):
         """The windows of ``index`` (a slice or an index array), everything else along."""
         if isinstance(index, (int, np.integer)):
@@ -165,10 +202,18 @@ def check_targets(y, X):
     return y
 
 
+def _chunks(a, values=1 << 24):
+    """Slices of ``a`` along its first axis, about ``values`` values each: bounded temporaries."""
+    step = max(1, values // max(1, int(np.prod(a.shape[1:]))))
+    return (a[s : s + step] for s in range(0, a.shape[0], step))
+
+
 def check_sensors_have_data(windows):
     """Refuse training windows in which a sensor never has a finite value."""
-    values = windows.X.reshape(-1, windows.n_sensors)
-    dead = np.flatnonzero(~np.isfinite(values).any(axis=0))
+    seen = np.zeros(windows.n_sensors, dtype=bool)
+    for part in _chunks(windows.X):
+        seen |= np.isfinite(part).any(axis=(0, 1))
+    dead = np.flatnonzero(~seen)
     if dead.size:
         shown = dead[:10].tolist()
         raise ValueError(
@@ -182,8 +227,10 @@ def check_value_range(windows):
     for name, a in (("X", windows.X), ("y", windows.y)):
         if a is None:
             continue
-        finite = np.abs(a[np.isfinite(a)])
-        top = float(finite.max()) if finite.size else 0.0
+        top = 0.0
+        for part in _chunks(a):
+            finite = np.abs(part[np.isfinite(part)])
+            top = max(top, float(finite.max()) if finite.size else 0.0)
         if top > MAX_ABS_VALUE:
             raise ValueError(
                 f"{name} holds values up to {top:.3g} in magnitude; stvlm's models train in float32 "

@@ -320,4 +320,5 @@ spectral_corr_matrix.__doc__ = (
 )
 
 
+from ._channels import _SCALE_WINDOWS as SCALE_WINDOWS  # noqa: E402, F401 (how many windows fit_dtw_scale reads)
 from ._channels import correlation_channels, correlation_channels_torch, fit_dtw_scale  # noqa: E402

@@ -14,6 +14,8 @@ import numpy as np
 # Windows sampled (evenly spaced) to fit the DTW similarity scale: enough for a stable
 # median, cheap even for thousands of sensors.
 _SCALE_WINDOWS = 256
+# Distances fit_dtw_scale computes at once; beyond, chunk by chunk (same values, bounded memory).
+_SCALE_PAIRS_AT_ONCE = 1 << 25
 # Within an image, a series is flat (correlation 0) when its spread is at most 1e-6 of
 # its magnitude (the kernels' rule) or this fraction of the data's DTW scale: a bound
 # that moves with the data, so that rescaling the data never turns sensors flat.
@@ -217,13 +219,34 @@ def fit_dtw_scale(X, device="cpu", *, check_input=True):
     # Exact power-of-two rescaling, undone on the distances: no square can overflow.
     scaled, f = _power_of_two_scale(sample, 1.0)
     sample = scaled
-    if str(device) == "cpu":
-        # The generic kernel: a float64 kernel unrolled for this alone would cost more
-        # to compile than it saves on at most 256 windows.
-        d = _dtw_numba(sample, np.float64, unrolled=False)
-    else:
-        d = _torch_call("dtw", _series(sample), np.float64, device).cpu().numpy()
-    return robust_scale(d[:, ~np.eye(N, dtype=bool)] / f)
+
+    def dtw(part):
+        if str(device) == "cpu":
+            # The generic kernel: a float64 kernel unrolled for this alone would cost more
+            # to compile than it saves on at most 256 windows.
+            return _dtw_numba(part, np.float64, unrolled=False)
+        return _torch_call("dtw", _series(part), np.float64, device).cpu().numpy()
+
+    off = ~np.eye(N, dtype=bool)
+    if len(idx) * N * N <= _SCALE_PAIRS_AT_ONCE:
+        return robust_scale(dtw(sample)[:, off] / f)
+    # Many sensors (256 windows of PEMS07's 883 are 1.6 GB of distances): the same values,
+    # chunk by chunk into one array, and its median found in place.
+    step = max(1, _SCALE_PAIRS_AT_ONCE // (N * N))
+    vals = np.empty((len(idx), N * (N - 1)), dtype=np.float64)
+    for s in range(0, len(idx), step):
+        vals[s : s + step] = dtw(sample[s : s + step])[:, off] / f
+    return _robust_scale_owned(vals.reshape(-1))
+
+
+def _robust_scale_owned(d):
+    """:func:`robust_scale` of an array it may reorder (no copy when all values are finite)."""
+    if not np.isfinite(d).all():
+        d = d[np.isfinite(d)]
+    if not (d > 0).any():
+        return 1.0
+    med = float(np.median(d, overwrite_input=True))
+    return med if med > 0 else float(d[d > 0].mean())
 
 
 def robust_scale(d):
