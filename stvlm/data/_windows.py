@@ -24,6 +24,11 @@ class Windows:
     to give windows a time of day (e.g. for :class:`~stvlm.baselines.STIDForecaster`).
     Every estimator of stvlm takes it in ``fit``, ``predict`` and ``score``.
 
+    Windows cut from a large series (more than ``LARGE`` = 2^26 window values, e.g.
+    PEMS04 or PEMS07) are read-only views of one private copy of the series, not copies
+    (a PEMS07 series is 200 MB, a copy of its windows and targets 4.8 GB); estimators then
+    impute them per batch (:meth:`filled_batch`) and summarise them chunk by chunk.
+
     Parameters
     ----------
     X : array-like of shape (n_windows, history, n_sensors)
