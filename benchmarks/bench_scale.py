@@ -14,8 +14,9 @@ preset of ``STVLMForecaster`` on it for the first ``--epoch-batches K`` optimise
 (fit-time statistics, the DTW scale, the network, K steps of images made per batch and
 micro-batches), and records the resident memory after each stage and the peak. Every
 step of an epoch does the same work on other windows, so the peak over the first steps is
-the epoch's; a whole epoch (705 steps at this size) takes hours on 2 cores, and
-``--epoch-batches 0`` skips the fit.
+the epoch's; a whole epoch (705 steps at this size) takes hours on 2 cores.
+``--epoch-batches -1`` fits one whole epoch, validation included (with ``--steps 500``: a
+whole epoch at PEMS07's 883 sensors in minutes); ``0`` skips the fit.
 
 Each run appends one JSON line to ``benchmarks/results/scale.jsonl``.
 """
@@ -84,7 +85,7 @@ def memory(T=28224, N=883, epoch_batches=0):
 
             def counted(self, *a, **k):
                 steps.append(time.perf_counter())
-                if len(steps) > epoch_batches:
+                if 0 < epoch_batches < len(steps):
                     raise KeyboardInterrupt
                 return original(self, *a, **k)
 
@@ -98,6 +99,10 @@ def memory(T=28224, N=883, epoch_batches=0):
             finally:
                 torch.optim.Adam.step = original
             stages["after_steps"] = mem._rss() / 2**20
+            stages["optimiser_steps"] = min(len(steps), epoch_batches) if epoch_batches > 0 else len(steps)
+            stages["whole_epoch"] = epoch_batches < 0 and bool(getattr(est, "loss_history_", None))
+            if stages["whole_epoch"]:
+                stages["epoch_seconds"] = est.loss_history_[0]["seconds"]
             stages["micro_batch_size"] = est._micro_batch_size(est.batch_size)
             stages["seconds_to_first_step"] = steps[0] - t0 if steps else None
             stages["seconds_per_step"] = (steps[-1] - steps[0]) / (len(steps) - 1) if len(steps) > 1 else None
