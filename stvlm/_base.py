@@ -270,7 +270,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             lambda inputs: self._forward(module, inputs, device),
             lambda idx: self._inputs(data, idx, device),
             len(data),
-            self.batch_size,
+            self._micro_batch_size(self.batch_size) or self.batch_size,  # bounded activations at large N
             (self.horizon, self.n_features_in_),
         )
         return out * self.std_ + self.mean_

@@ -198,7 +198,7 @@ def test_a_manual_copy_is_used_without_a_request_and_a_wrong_one_is_kept_and_rep
     local.parent.mkdir()
     local.write_bytes(pems08_site["body"])
     assert _fetch(pems08_site).shape == (17856, 170)
-    assert server.log == []
+    assert server.log == [] and not pems08_site["cache"].exists()  # no download, no cache folder made
     local.write_bytes(b"not a numpy file")
     with pytest.raises(FetchError, match="local copy"):
         _fetch(pems08_site)

@@ -269,3 +269,23 @@ def test_stvlm_splits_batches_only_for_very_many_sensors():
     for n, expected in ((170, None), (307, None), (883, 5)):
         est.n_features_in_ = n
         assert est._micro_batch_size(32) == expected
+
+
+def test_stvlm_in_micro_batches_fits_and_predicts_as_in_whole_batches(monkeypatch):
+    import stvlm.forecaster as forecaster_module
+    from stvlm import STVLMForecaster
+
+    series = np.random.default_rng(2).gamma(2.0, 30.0, size=(90, 5))
+    backbone = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+                    image_size=16, patch_size=8, vocab_size=500)
+    params = dict(backbone=backbone, max_epochs=2, batch_size=8, random_state=0, verbose=0)
+    X = np.stack([series[i : i + 12] for i in range(60, 67)])
+    whole = STVLMForecaster(**params).fit(series)
+    assert whole._micro_batch_size(8) is None
+    expected = whole.predict(X)
+    monkeypatch.setattr(forecaster_module, "_PAIRS_PER_PIECE", 3 * 25)  # pieces of 3 windows of 5 sensors
+    pieces = STVLMForecaster(**params).fit(series)
+    assert pieces._micro_batch_size(8) == 3
+    np.testing.assert_allclose([r["val_loss"] for r in pieces.loss_history_],
+                               [r["val_loss"] for r in whole.loss_history_], rtol=1e-5)
+    np.testing.assert_allclose(pieces.predict(X), expected, rtol=1e-4)  # predicted in pieces of 3 too

@@ -205,8 +205,7 @@ def resolve(remote, *, data_dir=None, data_home=None, download_if_missing=True, 
     """
     from ._files import data_home as find_data_folder
 
-    # Reading needs no cache folder: it is created only to download into.
-    cache = get_data_home(data_home) if download_if_missing else _cache_path(data_home)
+    cache = _cache_path(data_home)  # created only to download into
     folders = []
     if data_dir is not None:
         folders.append(find_data_folder(data_dir))
@@ -231,4 +230,5 @@ def resolve(remote, *, data_dir=None, data_home=None, download_if_missing=True, 
     timeout = float(timeout)
     if not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}.")
+    cache = get_data_home(data_home)
     return _download(remote, cache / remote.relpath, check, cache, timeout, verbose)
