@@ -18,8 +18,8 @@ from sklearn.utils.validation import check_is_fitted
 from ._device import torch_device
 from ._validation import _as_float_array, check_positive_int, check_real, check_seed
 from .data import as_windows, chronological_split
-from .data._windows import LARGE, _chunks, check_sensors_have_data, check_value_range
-from .metrics import masked_mae, target_mask
+from .data._windows import check_sensors_have_data, check_value_range, constant_mae, finite_mean_std
+from .metrics import masked_mae
 
 # torch draws initial weights and dropout masks from its global generators, which every
 # thread shares; fits hold this lock from seeding to the last epoch, so that a fit's
@@ -132,7 +132,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         train, val = chronological_split(data, self.validation_fraction)
 
         # z-score from the training part only (one mean and std over all sensors).
-        self.mean_, std = _mean_std(train.X)
+        self.mean_, std = finite_mean_std(train.X)
         self.std_ = std if std > 0 else 1.0
         self.n_features_in_ = train.n_sensors
 
@@ -198,20 +198,9 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
 
     def _warn_if_worse_than_the_mean(self, best_loss, windows):
         """Training that ends far behind a constant forecast has failed: say so."""
-        if windows.y.size > LARGE:  # its MAE chunk by chunk, without full-size temporaries
-            total, count = 0.0, 0
-            for part in _chunks(windows.y):
-                keep = target_mask(part, self.null_value, self.threshold)
-                total += float(np.abs(part[keep] - self.mean_).sum())
-                count += int(keep.sum())
-            if not count:
-                return
-            constant = total / count
-        else:
-            try:
-                constant = masked_mae(windows.y, np.full(windows.y.shape, self.mean_), self.null_value, self.threshold)
-            except ValueError:  # no valid target to compare on
-                return
+        constant = constant_mae(windows.y, self.mean_, self.null_value, self.threshold)
+        if constant is None:  # no valid target to compare on
+            return
         if np.isfinite(best_loss) and best_loss > 2 * constant:
             warnings.warn(
                 "training failed to learn: the best monitored loss "
@@ -336,23 +325,3 @@ def _own_rng(device):
 
     devices = [device.index or 0] if device.type == "cuda" else []
     return torch.random.fork_rng(devices=devices)
-
-
-def _mean_std(X):
-    """Mean and (population) std of the finite values of ``X``.
-
-    Large windows (views of a series) are summarised chunk by chunk, in two passes, with
-    no full-size temporary; smaller ones exactly as numpy does over all values at once.
-    """
-    if X.size <= LARGE:
-        values = X[np.isfinite(X)]
-        return float(values.mean()), float(values.std())
-    total, count = 0.0, 0
-    for part in _chunks(X):
-        finite = part[np.isfinite(part)]
-        total += float(finite.sum())
-        count += finite.size
-    mean = total / count
-    sq = sum(float(((p[np.isfinite(p)] - mean) ** 2).sum()) for p in _chunks(X))
-    return mean, (sq / count) ** 0.5
-

@@ -247,12 +247,12 @@ class TrainingLoop:
 
         module.eval()
         rank, world = distributed.rank(), distributed.world_size()
+        micro = self.micro_batch_size or self.batch_size
         total, count = 0.0, 0
         with torch.no_grad():
             for b, s in enumerate(range(0, n, self.batch_size)):
                 if b % world != rank:
                     continue
-                micro = self.micro_batch_size or self.batch_size
                 for m in range(s, min(n, s + self.batch_size), micro):
                     loss, n_valid = self.batch_loss(source, np.arange(m, min(n, s + self.batch_size, m + micro)))
                     if n_valid:

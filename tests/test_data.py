@@ -141,14 +141,12 @@ def test_slots_of_rows():
 @pytest.fixture()
 def tiny_large(monkeypatch):
     """Make every dataset "large" (views, per-batch imputation, chunked statistics)."""
-    import stvlm._base
     import stvlm.data
     import stvlm.data._windows
 
-    for module in (stvlm.data, stvlm.data._windows, stvlm._base):
+    for module in (stvlm.data, stvlm.data._windows):
         monkeypatch.setattr(module, "LARGE", 10)
     monkeypatch.setattr(stvlm.data._windows, "_chunks", _small_chunks)
-    monkeypatch.setattr(stvlm._base, "_chunks", _small_chunks)
 
 
 def _small_chunks(a, values=None):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _as_float_array, check_positive_int, check_series, check_windows
+from .._validation import _as_float_array, check_series, check_windows
 from ._clock import _datetime_index, _row_clock, last_window, slots_of_rows
 from ._split import chronological_split, rows_needed, split_sizes
 from ._windows import LARGE, Windows, check_targets
@@ -163,7 +163,6 @@ def _from_arrays(X, y, history, horizon, steps_per_day, start, name):
     own = np.array(series, dtype=np.float64, order="C")
     Xw = sliding_window_view(own[: n + history - 1], history, axis=0).transpose(0, 2, 1)
     yw = sliding_window_view(own[history:], horizon, axis=0).transpose(0, 2, 1)
-    spd = None if spd is None else check_positive_int(spd, "steps_per_day")
     return Windows._of_views(Xw, yw, time_of_day=tod, day_of_week=dow, steps_per_day=spd, timestamps=stamps,
                              consecutive=True)
 

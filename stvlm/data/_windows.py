@@ -159,6 +159,8 @@ class Windows:
         X.setflags(write=False)
         y.setflags(write=False)
         n, spd = X.shape[0], fields.get("steps_per_day")
+        if spd is not None:
+            spd = fields["steps_per_day"] = check_positive_int(spd, "steps_per_day")
         if fields.get("time_of_day") is not None:
             fields["time_of_day"] = _check_ints(fields["time_of_day"], n, "time_of_day", spd)
         if fields.get("day_of_week") is not None:
@@ -241,3 +243,35 @@ def check_value_range(windows):
                 f"{name} holds values up to {top:.3g} in magnitude; stvlm's models train in float32 "
                 f"and accept data within +-{MAX_ABS_VALUE:g}. Rescale the data first (e.g. to other units)."
             )
+
+
+def finite_mean_std(X):
+    """Mean and (population) std of the finite values of ``X``.
+
+    Large windows (views of a series) are summarised chunk by chunk, in two passes, with
+    no full-size temporary; smaller ones exactly as numpy does over all values at once.
+    """
+    if X.size <= LARGE:
+        values = X[np.isfinite(X)]
+        return float(values.mean()), float(values.std())
+    total, count = 0.0, 0
+    for part in _chunks(X):
+        finite = part[np.isfinite(part)]
+        total += float(finite.sum())
+        count += finite.size
+    mean = total / count
+    sq = sum(float(((p[np.isfinite(p)] - mean) ** 2).sum()) for p in _chunks(X))
+    return mean, (sq / count) ** 0.5
+
+
+def constant_mae(y, value, null_value, threshold):
+    """Masked MAE of forecasting ``value`` everywhere, chunk by chunk; None if no target is kept."""
+    from ..metrics import target_mask
+
+    total, count = 0.0, 0
+    for part in _chunks(y):
+        keep = target_mask(part, null_value, threshold)
+        total += float(np.abs(part[keep] - value).sum())
+        count += int(keep.sum())
+    return total / count if count else None
+

@@ -57,7 +57,7 @@ def _check(path):
     try:
         _parse(path)
     except ValueError:
-        raise
+        raise  # already says what is wrong
     except Exception as exc:  # a csv pandas cannot parse
         raise ValueError(f"cannot be parsed as an ETT csv ({exc}).") from exc
 
