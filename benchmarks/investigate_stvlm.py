@@ -12,7 +12,7 @@ Three probes, written to benchmarks/results/investigation.json and printed:
    time-of-day embedding, without the sensor embedding, and without both: ST-VLM has
    neither input (docs/method.md: window tokens, image, prompt).
 3. **Learning curves**: validation MAE per epoch of every saved curve of the full
-   setting (benchmarks/results/pems08-tail-curves/).
+   setting (benchmarks/results/before-12/pems08-tail-curves/).
 
     python benchmarks/investigate_stvlm.py [--models-dir benchmarks/out/models] [--skip-stid] [--skip-images]
 """
@@ -107,7 +107,7 @@ def main(argv=None):
         print("2. STID without its embeddings (seed 0):")
         results["stid"] = stid_probe(p)
     print("3. validation MAE per epoch (full fit period):")
-    results["curves"] = curves(ROOT / "benchmarks" / "results" / "pems08-tail-curves")
+    results["curves"] = curves(ROOT / "benchmarks" / "results" / "before-12" / "pems08-tail-curves")
     out.write_text(json.dumps(results, indent=1))
     return results
 

@@ -68,6 +68,10 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         """Scaled forecast of a batch."""
         return module(*inputs)
 
+    def _output_layer(self, module):
+        """The module's last linear layer, zeroed with ``output="change"`` (None: leave it)."""
+        return None
+
     def _micro_batch_size(self, batch_size):
         """Windows per piece of a batch (``None``: whole batches); see TrainingLoop."""
         return None
@@ -93,10 +97,23 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             check_real(self.null_value, "null_value")
         if self.threshold is not None:
             check_real(self.threshold, "threshold", low=0)
+        if self._output() not in ("level", "change"):
+            raise ValueError(f"output must be 'level' or 'change'; got {self.output!r}.")
         if self.callbacks is not None and not all(callable(cb) for cb in self.callbacks):
             raise TypeError(f"callbacks must be None or a list of callables; got {self.callbacks!r}.")
         self._check_model_params()
         return history, horizon
+
+    def _output(self):
+        return getattr(self, "output", "level")
+
+    def _scaled_forecast(self, module, inputs, device):
+        """The module's forecast in z-scored units: a level, or with ``output="change"``
+        the change from each window's last (imputed) value, added back here."""
+        out = self._forward(module, inputs, device)
+        if self._output() == "change":
+            out = out.float() + inputs[0][:, -1:, :].float()  # float32: bf16 would round the level
+        return out
 
     def _front_door(self, X, y=None, require_targets=True):
         return as_windows(
@@ -150,6 +167,15 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         rng = np.random.default_rng(seed)
         self._setup(train, device)
         module = self._build_module(self.n_features_in_).to(device)
+        if self._output() == "change":
+            # The untrained model then repeats the last value: training starts from the
+            # naive forecast instead of from noise (what matters with little data).
+            layer = self._output_layer(module)
+            if layer is not None:
+                with torch.no_grad():
+                    layer.weight.zero_()
+                    if layer.bias is not None:
+                        layer.bias.zero_()
         setattr(self, self._module_attr, module)
 
         batch_size = self.batch_size
@@ -166,7 +192,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
                 self._prepare(part, device)
 
         def forward(inputs):
-            return self._forward(module, inputs, device).float() * self.std_ + self.mean_
+            return self._scaled_forecast(module, inputs, device).float() * self.std_ + self.mean_
 
         def source(windows):
             return None if windows is None else (lambda idx: self._batch(windows, idx, device))
@@ -186,6 +212,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             verbose=self.verbose,
             desc=f"{type(self).__name__} fit",
             micro_batch_size=self._micro_batch_size(batch_size),
+            validate_initial=self._output() == "change",  # the untrained model is the naive forecast
         )
         result = loop.fit(
             module, source(train), len(train), source(val), 0 if val is None else len(val), rng=rng, owner=self
@@ -256,7 +283,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         device = next(module.parameters()).device
         module.eval()
         out = predict_in_batches(
-            lambda inputs: self._forward(module, inputs, device),
+            lambda inputs: self._scaled_forecast(module, inputs, device),
             lambda idx: self._inputs(data, idx, device),
             len(data),
             self._micro_batch_size(self.batch_size) or self.batch_size,  # bounded activations at large N

@@ -13,7 +13,9 @@ _MODEL_NAMES = {
     "historical-average": "Historical average",
     "seasonal-naive": "Seasonal naive (1 day)",
 }
-_SETTING_NAMES = {"full": "full", "wo-saf": "w/o SAF", "wo-ft": "w/o FT"}
+_SETTING_NAMES = {
+    "full": "full", "wo-saf": "w/o SAF", "wo-ft": "w/o FT", "wo-calendar": "w/o calendar", "wo-image": "w/o image",
+}
 
 
 def _setting_name(s):

@@ -28,9 +28,16 @@ MODELS = ("stvlm", "stid", "lstm", "last-value", "historical-average", "seasonal
 _DETERMINISTIC = {"last-value", "historical-average", "seasonal-naive"}
 
 #: Settings: the fit period, the paper's few-shot fractions of its training part, and
-#: the two ablations of ST-VLM (``fusion=None``, ``finetune=None``).
-SETTINGS = ("full", "few-shot-0.05", "few-shot-0.1", "few-shot-0.2", "wo-saf", "wo-ft")
-_ABLATIONS = {"wo-saf": dict(fusion=None), "wo-ft": dict(finetune=None)}
+#: the ablations of ST-VLM (``fusion=None``, ``finetune=None``, ``calendar=None``, ``image=None``).
+SETTINGS = (
+    "full", "few-shot-0.05", "few-shot-0.1", "few-shot-0.2", "wo-saf", "wo-ft", "wo-calendar", "wo-image",
+)
+_ABLATIONS = {
+    "wo-saf": dict(fusion=None),
+    "wo-ft": dict(finetune=None),
+    "wo-calendar": dict(calendar=None),
+    "wo-image": dict(image=None),
+}
 
 #: Hyper-parameters of each trained model per benchmark preset. ``cpu`` fits a 2-core
 #: machine in minutes per run; ``gpu`` is the paper's setting (pretrained ViLT-B/32, 100
@@ -92,11 +99,13 @@ def _make_model(model, preset, setting, seed, protocol, overrides):
         cfg = BENCHMARK_PRESETS["stvlm"][preset]
         cfg = dict(preset=cfg) if isinstance(cfg, str) else dict(cfg)
         name = cfg.pop("preset")
+        # The fit series is dated, so that a calendar can be read (the paper preset reads none).
+        cfg.update(steps_per_day=p.steps_per_day, start=_start(p))
         cfg.update(_ABLATIONS.get(setting, {}), history=p.history, horizon=p.horizon, random_state=seed, **extra)
         cfg.setdefault("verbose", 0)
         return STVLMForecaster.from_preset(name, **cfg)
     if model == "stid":
-        cfg = dict(BENCHMARK_PRESETS["stid"][preset], steps_per_day=p.steps_per_day, first_time_index=p.first_time_index)
+        cfg = dict(BENCHMARK_PRESETS["stid"][preset], steps_per_day=p.steps_per_day, first_time_index=_start(p))
         return STIDForecaster(history=p.history, horizon=p.horizon, random_state=seed, **{**cfg, **extra})
     if model == "lstm":
         return LSTMForecaster(history=p.history, horizon=p.horizon, random_state=seed, **{**BENCHMARK_PRESETS["lstm"][preset], **extra})
@@ -111,11 +120,16 @@ def _make_model(model, preset, setting, seed, protocol, overrides):
 
 def _predict(model, est, protocol):
     p = protocol
-    if model in ("stid", "historical-average"):
+    if model in ("stvlm", "stid", "historical-average"):
         return est.predict(p.test_data())  # the windows carry their time of day
     if model == "seasonal-naive":
         return est.predict(p.test_windows(p.steps_per_day))
     return est.predict(p.test_X)
+
+
+def _start(protocol):
+    """Date and time of the protocol's first row (its slot where no date is known)."""
+    return protocol.first_time_index if protocol.start_time is None else protocol.start_time
 
 
 def _fit_rows(protocol, setting):
@@ -311,7 +325,7 @@ def run(
     settings : sequence of str, default=("full",)
         Names from :data:`SETTINGS`: ``"full"`` fits on the whole fit period,
         ``"few-shot-<f>"`` on its first fraction ``f`` of the training part (any
-        ``f`` in (0, 1]), ``"wo-saf"``/``"wo-ft"`` are ST-VLM's ablations (skipped for
+        ``f`` in (0, 1]), ``"wo-saf"``, ``"wo-ft"``, ``"wo-calendar"``, ``"wo-image"`` are ST-VLM's ablations (skipped for
         the other models).
     seeds : sequence of int, default=(0,)
         Seeds of the trained models; deterministic models run for the first only.

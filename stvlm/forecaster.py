@@ -16,9 +16,11 @@ import warnings
 import numpy as np
 
 from ._base import BaseWindowForecaster
+from .persistence import _SaveLoadMixin
 from ._device import autocast
 from ._validation import check_positive_int, check_real
 from .kernels import SCALE_WINDOWS, correlation_channels, correlation_channels_torch, fit_dtw_scale
+from ._calendar import CALENDAR_FORMS, CALENDARS, check_calendar, resolve_calendar
 from .presets import DEFAULT_BACKBONE, MODEL_PRESETS, preset_params
 
 __all__ = ["STVLMForecaster"]
@@ -27,7 +29,7 @@ _PAIRS_PER_PIECE = 1 << 22  # sensor pairs (N^2 x windows) per piece of a traini
 _IMAGE_CHUNK = 512  # windows per kernel call when caching a fit's images
 
 
-class STVLMForecaster(BaseWindowForecaster):
+class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
     """ST-VLM: spatial-temporal forecasting with a vision-language model.
 
     Each window of ``history`` steps of ``N`` sensors becomes (i) a three-channel
@@ -51,6 +53,10 @@ class STVLMForecaster(BaseWindowForecaster):
         ``None`` is the paper's "w/o SAF" ablation.
     finetune : {"lora", None}, default="lora"
         ``None`` is the paper's "w/o FT" ablation: backbone frozen, no LoRA.
+    image : {"s2i", None}, default="s2i"
+        ``None`` is the "w/o image" ablation: every window gets the same constant
+        image (0.5 everywhere), which carries no structure (the SAF bias of a constant
+        image is exactly zero).
     lora_r : int, default=8
         LoRA rank.
     lora_alpha : float, default=16
@@ -96,6 +102,31 @@ class STVLMForecaster(BaseWindowForecaster):
         as float16 when they take at most this many MB; otherwise (and on a GPU, where
         the torch kernels are faster) they are computed per batch. Never a dense array
         that would not fit.
+    calendar : {"auto", None, "time-of-day", "time-of-day+day-of-week"}, default="auto"
+        Learned embeddings of each window's time of day (and weekday), an extension
+        beyond the paper (whose network sees no clock; the ``paper`` preset has
+        ``None``). ``"auto"``: the time of day when the training windows carry it
+        (a DataFrame's DatetimeIndex, ``steps_per_day`` and ``start``, or
+        :class:`~stvlm.Windows`), else none; ``calendar_`` says which. A model fitted
+        with a calendar forecasts windows that carry their time (:class:`~stvlm.Windows`,
+        :func:`~stvlm.last_window`, ``Protocol.test_data()``).
+    calendar_form : {"embedding", "tokens"}, default="embedding"
+        How the calendar enters: added to every sensor token, or as text tokens of
+        their own between the prompt and the sensor tokens (chosen on validation
+        data: docs/results.md, "Calendar").
+    steps_per_day : int or None, default=None
+        Time-of-day slots of a bare series (288 for 5-minute data); a DataFrame's
+        DatetimeIndex gives them itself.
+    start : int, datetime-like or None, default=None
+        Slot, or date and time, of a bare series' first row (with ``steps_per_day``);
+        the weekday needs a date and time.
+    output : {"change", "level"}, default="change"
+        What the network forecasts: each step's change from the window's last
+        observed value (added back before the loss, so the loss and the forecasts are
+        in data units either way), or the values themselves. With ``"change"`` the
+        output layer starts at zero: the untrained model repeats the last value, and
+        training starts from the naive forecast rather than from noise (chosen on
+        validation data: docs/results.md, "Few-shot").
     random_state : int or None, default=None
         Seed of initialisation, shuffling and dropout; the same seed gives the same
         predictions on the CPU.
@@ -116,12 +147,17 @@ class STVLMForecaster(BaseWindowForecaster):
     dtw_scale_ : float or None
         DTW similarity scale of the images (``None`` when fitted on images from a
         :class:`~stvlm.SpatialToImageTransformer`).
+    calendar_ : str or None
+        The calendar the network reads (``calendar`` with ``"auto"`` resolved).
+    steps_per_day_ : int or None
+        Its time-of-day slots.
     loss_history_ : list of dict
         Per epoch: ``epoch``, ``train_loss``, ``val_loss`` (masked MAE in original
         units; NaN without validation), ``lr`` and ``seconds``. (``history_`` is its
         deprecated name.)
     best_epoch_ : int
-        Epoch (1-based) whose weights were restored.
+        Epoch (1-based) whose weights were restored; 0 when no epoch beat the
+        untrained model on validation (``output="change"``: the last value repeated).
     best_score_ : float
         Negative masked MAE of the restored epoch (validation, else training).
     interrupted_ : bool
@@ -203,6 +239,7 @@ class STVLMForecaster(BaseWindowForecaster):
         backbone=DEFAULT_BACKBONE,
         fusion="saf",
         finetune="lora",
+        image="s2i",
         lora_r=8,
         lora_alpha=16,
         batch_size=32,
@@ -220,6 +257,11 @@ class STVLMForecaster(BaseWindowForecaster):
         device="auto",
         precision="auto",
         image_cache_mb=1024,
+        calendar="auto",
+        calendar_form="embedding",
+        steps_per_day=None,
+        start=None,
+        output="change",
         random_state=None,
         verbose=1,
         callbacks=None,
@@ -229,6 +271,7 @@ class STVLMForecaster(BaseWindowForecaster):
         self.backbone = backbone
         self.fusion = fusion
         self.finetune = finetune
+        self.image = image
         self.lora_r = lora_r
         self.lora_alpha = lora_alpha
         self.batch_size = batch_size
@@ -246,6 +289,11 @@ class STVLMForecaster(BaseWindowForecaster):
         self.device = device
         self.precision = precision
         self.image_cache_mb = image_cache_mb
+        self.calendar = calendar
+        self.calendar_form = calendar_form
+        self.steps_per_day = steps_per_day
+        self.start = start
+        self.output = output
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -285,15 +333,30 @@ class STVLMForecaster(BaseWindowForecaster):
             raise ValueError(f"fusion must be 'saf' or None; got {self.fusion!r}.")
         if self.finetune not in ("lora", None):
             raise ValueError(f"finetune must be 'lora' or None; got {self.finetune!r}.")
+        if self.image not in ("s2i", None):
+            raise ValueError(f"image must be 's2i' or None; got {self.image!r}.")
         check_real(self.image_cache_mb, "image_cache_mb", low=0)
         if self.image_size is not None:
             check_positive_int(self.image_size, "image_size")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16'; got {self.precision!r}.")
+        if self.calendar != "auto" and self.calendar not in CALENDARS:
+            raise ValueError(f"calendar must be 'auto' or one of {CALENDARS}; got {self.calendar!r}.")
+        if self.calendar_form not in CALENDAR_FORMS:
+            raise ValueError(f"calendar_form must be one of {CALENDAR_FORMS}; got {self.calendar_form!r}.")
+        if self.steps_per_day is not None:
+            check_positive_int(self.steps_per_day, "steps_per_day")
+        elif self.start is not None:
+            raise ValueError("start (the time of a bare series' first row) needs steps_per_day.")
+
+    def _clock(self):
+        return {} if self.steps_per_day is None else dict(steps_per_day=self.steps_per_day, start=self.start)
 
     def _setup(self, train, device):
-        # Images given by the transformer carry their own scale.
-        if train.channels is not None:
+        self.calendar_ = resolve_calendar(self.calendar, train)
+        self.steps_per_day_ = train.steps_per_day if self.calendar_ else None
+        # Images given by the transformer carry their own scale; constant images need none.
+        if train.channels is not None or self.image is None:
             self.dtw_scale_ = None
             return
         # fit_dtw_scale reads at most 256 evenly spaced windows: impute only those.
@@ -331,9 +394,11 @@ class STVLMForecaster(BaseWindowForecaster):
         self.prompt_ids_ = ids.tolist()
         self.backbone_config_ = model.config.to_dict()
         self.image_size_ = int(size)
-        return self._make_network(model, ids, n_sensors, int(size))
+        # _setup resolves the calendar from the data; a network built without data has none.
+        calendar, steps_per_day = getattr(self, "calendar_", None), getattr(self, "steps_per_day_", None)
+        return self._make_network(model, ids, n_sensors, int(size), calendar, steps_per_day)
 
-    def _make_network(self, model, prompt_ids, n_sensors, image_size):
+    def _make_network(self, model, prompt_ids, n_sensors, image_size, calendar=None, steps_per_day=None):
         """The network for a loaded backbone, from this estimator's parameters."""
         from .network import STVLMNetwork
 
@@ -341,11 +406,12 @@ class STVLMForecaster(BaseWindowForecaster):
             model, prompt_ids, n_sensors, self.history, self.horizon, fusion=self.fusion,
             finetune=self.finetune, lora_r=self.lora_r, lora_alpha=self.lora_alpha,
             encoder_hidden=self.encoder_hidden, decoder_hidden=self.decoder_hidden, image_size=image_size,
+            calendar=calendar, steps_per_day=steps_per_day, calendar_form=self.calendar_form,
         )
 
     def _prepare(self, windows, device):
         """Compute all images once (CPU, numba) when they fit in ``image_cache_mb``."""
-        if windows.channels is not None or device.type != "cpu":
+        if windows.channels is not None or device.type != "cpu" or self.image is None:
             return
         n, N = len(windows), windows.n_sensors
         if n * 3 * N * N * 2 > self.image_cache_mb * 2**20:
@@ -358,7 +424,8 @@ class STVLMForecaster(BaseWindowForecaster):
         windows.channels = out
 
     def _check_predict_data(self, windows):
-        if windows.channels is None and self.dtw_scale_ is None:
+        check_calendar(windows, getattr(self, "calendar_", None), getattr(self, "steps_per_day_", None))
+        if windows.channels is None and self.dtw_scale_ is None and self.image is not None:
             raise ValueError(
                 "this model was fitted on images from SpatialToImageTransformer; pass its "
                 "output (CorrelationImages) to predict/score, not raw windows."
@@ -372,7 +439,9 @@ class STVLMForecaster(BaseWindowForecaster):
         import torch
 
         (x,) = super()._inputs(windows, idx, device)
-        if windows.channels is not None:
+        if self.image is None:  # the "w/o image" ablation
+            images = torch.full((len(idx), 3, windows.n_sensors, windows.n_sensors), 0.5, device=device)
+        elif windows.channels is not None:
             images = torch.as_tensor(np.asarray(windows.channels[idx], dtype=np.float32), device=device)
         elif device.type == "cpu":
             images = torch.as_tensor(
@@ -380,7 +449,16 @@ class STVLMForecaster(BaseWindowForecaster):
             )
         else:
             images = correlation_channels_torch(windows.filled_batch(idx), self.dtw_scale_, device)
-        return x, images
+        calendar = getattr(self, "calendar_", None)
+        if not calendar:
+            return x, images
+        tod = torch.as_tensor(windows.time_of_day[idx], dtype=torch.long, device=device)
+        if calendar != "time-of-day+day-of-week":
+            return x, images, tod
+        return x, images, tod, torch.as_tensor(windows.day_of_week[idx], dtype=torch.long, device=device)
+
+    def _output_layer(self, module):
+        return module.head.out
 
     def _forward(self, module, inputs, device):
         with autocast(device, self.precision):
@@ -392,65 +470,6 @@ class STVLMForecaster(BaseWindowForecaster):
         # pairs per batch, run it in pieces whose gradients add up to the batch's.
         per_piece = max(1, _PAIRS_PER_PIECE // self.n_features_in_**2)
         return per_piece if per_piece < batch_size else None
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path):
-        """Save a fitted model to a directory: safetensors weights and a JSON of parameters.
-
-        ``callbacks`` are not saved (they are code); the loaded model has none.
-
-        Parameters
-        ----------
-        path : str or Path
-            Directory to create (or overwrite files in).
-
-        Returns
-        -------
-        path : Path
-
-        Examples
-        --------
-        >>> import tempfile
-        >>> import numpy as np
-        >>> from stvlm import STVLMForecaster
-        >>> series = np.random.default_rng(0).gamma(2, 20, size=(120, 4))
-        >>> cfg = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
-        ...            intermediate_size=64, image_size=16, patch_size=8, vocab_size=500)
-        >>> model = STVLMForecaster(backbone=cfg, max_epochs=1, random_state=0, verbose=0).fit(series)
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     _ = model.save(d)
-        ...     again = STVLMForecaster.load(d)
-        >>> X = series[None, -12:]
-        >>> bool(np.array_equal(model.predict(X), again.predict(X)))
-        True
-        """
-        from .persistence import save_forecaster
-
-        return save_forecaster(self, path)
-
-    @classmethod
-    def load(cls, path, device="cpu"):
-        """Load a model saved with :meth:`save`; never executes code from the files.
-
-        Parameters
-        ----------
-        path : str or Path
-            Directory written by :meth:`save`.
-        device : str, default="cpu"
-            Where to put the network.
-
-        Returns
-        -------
-        STVLMForecaster
-
-        Raises
-        ------
-        ValueError
-            If the directory does not hold a readable stvlm model.
-        """
-        from .persistence import load_forecaster
-
-        return load_forecaster(cls, path, device)
 
 
 def __getattr__(name):

@@ -18,24 +18,87 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._calendar import CALENDARS
 from ._device import resolve_device
 
 __all__ = ["load_forecaster", "save_forecaster"]
 
 FORMAT = "stvlm-forecaster"
-FORMAT_VERSION = 2  # 2: the weights' sha256 and shape-defining fields are recorded
-_READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # 2: the weights' sha256 and shape-defining fields; 3: calendar_, steps_per_day_
+_READABLE_VERSIONS = (1, 2, 3)
 CONFIG_FILE = "stvlm_config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 # The fitted attributes written beside the parameters; load sets these and no others.
 _FITTED = (
     "n_features_in_", "mean_", "std_", "dtw_scale_", "image_size_", "best_epoch_", "best_score_",
-    "interrupted_", "loss_history_", "prompt_ids_", "backbone_config_",
+    "interrupted_", "loss_history_", "prompt_ids_", "backbone_config_", "calendar_", "steps_per_day_",
 )
+# Models saved before a parameter or fitted field existed: what they were fitted with.
+_LEGACY_PARAMS = dict(calendar=None, output="level")
+_LEGACY_FITTED = dict(calendar_=None, steps_per_day_=None)
 # What fixes the weights' shapes and meaning, recorded inside the weights file too (whose
 # sha256 the config holds), so that an edited config is caught.
 _SHAPED = ("history", "horizon", "n_features_in_", "image_size_")
+
+
+class _SaveLoadMixin:
+    """``save`` and ``load`` of :class:`~stvlm.STVLMForecaster` (a folder of safetensors
+    weights and a JSON of parameters); not public."""
+
+    def save(self, path):
+        """Save a fitted model to a directory: safetensors weights and a JSON of parameters.
+
+        ``callbacks`` are not saved (they are code); the loaded model has none.
+
+        Parameters
+        ----------
+        path : str or Path
+            Directory to create (or overwrite files in).
+
+        Returns
+        -------
+        path : Path
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from stvlm import STVLMForecaster
+        >>> series = np.random.default_rng(0).gamma(2, 20, size=(120, 4))
+        >>> cfg = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+        ...            intermediate_size=64, image_size=16, patch_size=8, vocab_size=500)
+        >>> model = STVLMForecaster(backbone=cfg, max_epochs=1, random_state=0, verbose=0).fit(series)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = model.save(d)
+        ...     again = STVLMForecaster.load(d)
+        >>> X = series[None, -12:]
+        >>> bool(np.array_equal(model.predict(X), again.predict(X)))
+        True
+        """
+        return save_forecaster(self, path)
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        """Load a model saved with :meth:`save`; never executes code from the files.
+
+        Parameters
+        ----------
+        path : str or Path
+            Directory written by :meth:`save`.
+        device : str, default="cpu"
+            Where to put the network.
+
+        Returns
+        -------
+        STVLMForecaster
+
+        Raises
+        ------
+        ValueError
+            If the directory does not hold a readable stvlm model.
+        """
+        return load_forecaster(cls, path, device)
 
 
 def save_forecaster(model, path):
@@ -156,6 +219,10 @@ def load_forecaster(estimator_class, path, device="cpu"):
         params, fitted = dict(config["params"]), dict(config["fitted"])
         if "history_" in fitted:  # written before the epoch records were renamed
             fitted["loss_history_"] = fitted.pop("history_")
+        for key, value in _LEGACY_PARAMS.items():
+            params.setdefault(key, value)
+        for key, value in _LEGACY_FITTED.items():
+            fitted.setdefault(key, value)
         fitted = _check_fitted(fitted, cfg_file)
         model = estimator_class(**params)
         model._check_params()
@@ -165,6 +232,8 @@ def load_forecaster(estimator_class, path, device="cpu"):
             torch.tensor(fitted["prompt_ids_"], dtype=torch.long),
             int(fitted["n_features_in_"]),
             int(fitted["image_size_"]),
+            fitted["calendar_"],
+            fitted["steps_per_day_"],
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{cfg_file} does not describe an STVLMForecaster: {exc}") from exc
@@ -249,6 +318,8 @@ _RULES = {
     "loss_history_": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v), "a list of records"),
     "prompt_ids_": (lambda v: isinstance(v, list) and all(_is_int(i, 0) for i in v), "a list of token ids"),
     "backbone_config_": (lambda v: isinstance(v, dict), "a ViltConfig dict"),
+    "calendar_": (lambda v: v in CALENDARS, f"one of {CALENDARS}"),
+    "steps_per_day_": (lambda v: v is None or _is_int(v, 1), "None or an int >= 1"),
 }
 
 
@@ -262,6 +333,8 @@ def _check_fitted(fitted, cfg_file):
         ok, what = _RULES[name]
         if not ok(fitted[name]):
             raise ValueError(f"{cfg_file}: fitted field {name!r} must be {what}; got {fitted[name]!r}.")
+    if fitted["calendar_"] and fitted["steps_per_day_"] is None:
+        raise ValueError(f"{cfg_file}: calendar_ {fitted['calendar_']!r} needs steps_per_day_.")
     if fitted["image_size_"] < fitted["n_features_in_"]:
         raise ValueError(f"{cfg_file}: image_size_ {fitted['image_size_']} is below n_features_in_.")
     return fitted
@@ -284,6 +357,8 @@ def _check_shaped_fields(params, fitted, weights_file):
 def _json_default(obj):
     if isinstance(obj, (np.integer,)):
         return int(obj)
+    if isinstance(obj, np.datetime64) or hasattr(obj, "isoformat"):  # a date and time (start)
+        return str(obj) if isinstance(obj, np.datetime64) else obj.isoformat()
     if isinstance(obj, (np.floating,)):
         return float(obj)
     raise TypeError(f"cannot store {type(obj).__name__} in the model's JSON")

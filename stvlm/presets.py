@@ -35,7 +35,8 @@ MODEL_PRESETS = {
         lr_patience=2,
         learning_rate=2e-3,
     ),
-    "paper": dict(backbone=DEFAULT_BACKBONE),
+    # The paper's network: no calendar, values forecast directly.
+    "paper": dict(backbone=DEFAULT_BACKBONE, calendar=None, output="level"),
 }
 
 

@@ -30,6 +30,7 @@ _ENGINE_PARAMS = (
     "backbone",
     "fusion",
     "finetune",
+    "image",
     "lora_r",
     "lora_alpha",
     "batch_size",
@@ -47,6 +48,11 @@ _ENGINE_PARAMS = (
     "device",
     "precision",
     "image_cache_mb",
+    "calendar",
+    "calendar_form",
+    "steps_per_day",
+    "start",
+    "output",
     "random_state",
     "verbose",
     "callbacks",
@@ -79,6 +85,8 @@ class STVLMSktimeForecaster(BaseForecaster):
         ``None``: the paper's "w/o SAF" ablation.
     finetune : {"lora", None}, default="lora"
         ``None``: the paper's "w/o FT" ablation (backbone frozen, no LoRA).
+    image : {"s2i", None}, default="s2i"
+        ``None``: the "w/o image" ablation (a constant image for every window).
     lora_r : int, default=8
         LoRA rank.
     lora_alpha : float, default=16
@@ -115,6 +123,18 @@ class STVLMSktimeForecaster(BaseForecaster):
         ``"auto"``: bf16 autocast on CUDA, float32 on the CPU.
     image_cache_mb : float, default=1024
         Memory budget for precomputed training images.
+    calendar : {"auto", None, "time-of-day", "time-of-day+day-of-week"}, default="auto"
+        The windows' time reaching the network (an extension beyond the paper);
+        ``"auto"``: the time of day when ``y`` has a DatetimeIndex (or
+        ``steps_per_day`` and ``start`` are given).
+    calendar_form : {"embedding", "tokens"}, default="embedding"
+        Added to every sensor token, or as text tokens of their own.
+    steps_per_day : int or None, default=None
+        Time-of-day slots of a ``y`` without a DatetimeIndex.
+    start : int, datetime-like or None, default=None
+        Slot, or date and time, of the first row of such a ``y``.
+    output : {"change", "level"}, default="change"
+        Forecast the change from each window's last value, or the values.
     random_state : int or None, default=None
         Seed of initialisation and shuffling; a fixed seed gives the same
         forecasts on the CPU.
@@ -227,6 +247,7 @@ class STVLMSktimeForecaster(BaseForecaster):
         backbone=DEFAULT_BACKBONE,
         fusion="saf",
         finetune="lora",
+        image="s2i",
         lora_r=8,
         lora_alpha=16,
         batch_size=32,
@@ -244,6 +265,11 @@ class STVLMSktimeForecaster(BaseForecaster):
         device="auto",
         precision="auto",
         image_cache_mb=1024,
+        calendar="auto",
+        calendar_form="embedding",
+        steps_per_day=None,
+        start=None,
+        output="change",
         random_state=None,
         verbose=1,
         callbacks=None,
@@ -252,6 +278,7 @@ class STVLMSktimeForecaster(BaseForecaster):
         self.backbone = backbone
         self.fusion = fusion
         self.finetune = finetune
+        self.image = image
         self.lora_r = lora_r
         self.lora_alpha = lora_alpha
         self.batch_size = batch_size
@@ -269,6 +296,11 @@ class STVLMSktimeForecaster(BaseForecaster):
         self.device = device
         self.precision = precision
         self.image_cache_mb = image_cache_mb
+        self.calendar = calendar
+        self.calendar_form = calendar_form
+        self.steps_per_day = steps_per_day
+        self.start = start
+        self.output = output
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks

@@ -77,7 +77,7 @@ class TrainingResult:
         Per epoch: ``epoch`` (1-based), ``train_loss``, ``val_loss`` (NaN without
         validation), ``lr`` and ``seconds``.
     best_epoch : int
-        Epoch whose weights were restored (0: none finished).
+        Epoch whose weights were restored (0: the initial weights, or none finished).
     best_loss : float
         Its monitored loss (validation, else training).
     interrupted : bool
@@ -125,6 +125,11 @@ class TrainingLoop:
     micro_batch_size : int or None, default=None
         Run each batch in pieces of at most this many windows, their gradients added up
         to the batch's (the same step, less activation memory); ``None``: whole batches.
+    validate_initial : bool, default=False
+        Score the initial weights on the validation windows first, as "epoch 0": when
+        no epoch beats them, they are what is kept (``best_epoch == 0``). For models
+        whose untrained forecast is meaningful (``output="change"`` repeats the last
+        value), so that training never ends worse than where it started.
 
     Examples
     --------
@@ -159,6 +164,7 @@ class TrainingLoop:
         verbose=0,
         desc="fit",
         micro_batch_size=None,
+        validate_initial=False,
     ):
         self.forward = forward
         self.max_epochs = max_epochs
@@ -174,6 +180,7 @@ class TrainingLoop:
         self.verbose = verbose
         self.desc = desc
         self.micro_batch_size = micro_batch_size
+        self.validate_initial = validate_initial
 
     # ------------------------------------------------------------------ steps
     def batch_loss(self, source, idx):
@@ -306,6 +313,10 @@ class TrainingLoop:
         bad_epochs = 0
         bar = progress(self.max_epochs, self.verbose if distributed.is_main_process() else 0, self.desc)
         try:
+            if self.validate_initial and n_val:
+                initial = self.evaluate(module, val, n_val)
+                if math.isfinite(initial):
+                    result.best_loss = initial
             for epoch in range(1, self.max_epochs + 1):
                 t0 = time.perf_counter()
                 train_loss = self.train_epoch(module, optimizer, train, n_train, rng)

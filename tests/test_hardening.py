@@ -126,7 +126,7 @@ def test_a_scale_beyond_float32_is_refused_up_front(series):
 
 def test_diverging_training_warns(series):
     with pytest.warns(UserWarning, match="training diverged"):
-        lstm(learning_rate=50.0, max_epochs=6, patience=10, validation_fraction=0).fit(series)
+        lstm(learning_rate=50.0, max_epochs=6, patience=10, validation_fraction=0, output="level").fit(series)
 
 
 def test_random_state_is_checked_as_scikit_learn_does(series):

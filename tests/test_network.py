@@ -10,7 +10,6 @@ import time
 import pytest
 import torch
 from transformers import BertTokenizerFast, ViltConfig, ViltModel
-from transformers.models.vilt.modeling_vilt import ViltSelfAttention
 
 from stvlm.network import (
     DEFAULT_BACKBONE,
@@ -289,7 +288,7 @@ def test_saf_zero_scale_equals_original():
     h, mask = _hidden_and_mask()
     with saf.sensor_bias(pad(torch.rand(3, 3, 8, 8)), offset=5):
         out = saf(h, mask, False)
-    assert torch.equal(out[0], reference(h, mask, False)[0])
+    torch.testing.assert_close(out[0], reference(h, mask, False)[0], rtol=1e-5, atol=1e-6)
 
 
 def test_saf_bias_changes_only_sensor_block():
@@ -396,7 +395,7 @@ def test_network_zero_scale_saf_equals_no_bias():
     padconv, net.padconv = net.padconv, None  # forward without any bias
     y_plain = net(x, images)
     net.padconv = padconv
-    assert torch.equal(y_zero, y_plain)
+    torch.testing.assert_close(y_zero, y_plain, rtol=1e-6, atol=1e-7)  # a zero mask vs none: another SDPA kernel
     with torch.no_grad():
         net.padconv.scale.fill_(1.0)
     assert not torch.equal(net(x, images), y_plain)
@@ -412,6 +411,7 @@ def test_trainable_parameters_exact():
         "padconv": HEADS * 3 * 3 * 3 + 1,
         "positions": (n_text - 40) * HIDDEN,
         "head": lstm_params(HIDDEN, DEC) + DEC + 1,
+        "calendar": 0,
         "other": 0,
     }
     expected["total"] = sum(expected.values())
@@ -433,14 +433,17 @@ def test_trainable_parameters_exact():
     assert names == lora_names | other
 
 
-def test_fusion_none_keeps_original_attention():
+def test_fusion_none_gives_no_bias_and_vilt_attention():
+    """Without SAF no layer gets a bias: each layer's (fused) attention is ViLT's."""
     backbone = tiny_backbone()
-    original = backbone.encoder.layer[0].attention.attention
-    net = make_net(fusion=None, backbone=backbone)
+    original = copy.deepcopy(backbone.encoder.layer[0].attention.attention).eval()
+    net = make_net(fusion=None, finetune=None, backbone=backbone).eval()
     assert net.padconv is None and net.saf is None
     layer0 = net.backbone.encoder.layer[0].attention.attention
-    assert layer0 is original and type(layer0) is ViltSelfAttention
-    assert not any(isinstance(m, SAFSelfAttention) for m in net.modules())
+    assert isinstance(layer0, SAFSelfAttention) and layer0.bias is None
+    h, mask = _hidden_and_mask()
+    with torch.no_grad():
+        torch.testing.assert_close(layer0(h, mask)[0], original(h, mask)[0], rtol=1e-5, atol=1e-6)
     assert trainable_parameter_summary(net)["padconv"] == 0
 
 
@@ -526,3 +529,77 @@ def test_construction_validation():
     net = make_net()
     with pytest.raises(ValueError, match="fresh backbone"):
         make_net(backbone=net.backbone)
+
+
+# ----------------------------------------------------------------------------- fused kernels
+def test_fused_image_path_equals_the_reference_path():
+    """W_af and ViLT's normalisation folded into the patch projection and PadConv give
+    the tokens and bias maps of mixing the image first (with a non-identity W_af)."""
+    net = make_net().eval()
+    _, images = inputs(size=20, seed=3)
+    with torch.no_grad():
+        net.w_af.weight.copy_(torch.tensor([[0.9, 0.3, -0.2], [0.1, 1.2, 0.4], [-0.5, 0.2, 0.8]]))
+        mixed = net.mix_image(images)
+        torch.testing.assert_close(net._embed_mixed_image(images), net.embed_image(mixed), rtol=1e-5, atol=1e-5)
+        fused = net.padconv(images[:, :, :N, :N], mix=net.w_af.weight)
+        torch.testing.assert_close(fused, net.padconv(mixed), rtol=1e-4, atol=1e-4)
+    # The gradient reaches W_af through both folded paths.
+    net.train()
+    x, images = inputs(size=20, seed=3)
+    net(x, images).sum().backward()
+    assert net.w_af.weight.grad is not None and net.w_af.weight.grad.abs().sum() > 0
+
+
+def test_fused_attention_with_bias_equals_explicit_softmax():
+    """The SDPA path with the SAF bias equals the explicit scores + softmax path."""
+    model = tiny_backbone()
+    saf = install_saf(model).eval()
+    h, mask = _hidden_and_mask(length=20)
+    bias = torch.randn(3, HEADS, 8, 8)
+    with saf.sensor_bias(bias, offset=6):
+        fused = saf(h, mask)[0]
+        explicit, probs = saf(h, mask, True)  # output_attentions: the explicit path
+    torch.testing.assert_close(fused, explicit, rtol=1e-5, atol=1e-6)
+    assert probs.shape == (3, HEADS, 20, 20)
+    with saf.sensor_bias(torch.randn(3, HEADS, 8, 8), offset=15), pytest.raises(ValueError, match="does not fit"):
+        saf(h, mask)
+
+
+def test_unrolled_decoder_equals_nn_lstm():
+    from stvlm.network import LSTMDecoderHead
+
+    torch.manual_seed(0)
+    head = LSTMDecoderHead(HIDDEN, horizon=5, decoder_hidden=DEC)
+    h = torch.randn(3, 7, HIDDEN)
+    seq = h.reshape(21, 1, HIDDEN).expand(-1, 5, -1)
+    reference = head.out(head.lstm(seq)[0]).squeeze(-1).view(3, 7, 5).transpose(1, 2)
+    torch.testing.assert_close(head(h), reference, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- calendar
+@pytest.mark.parametrize("form", ["embedding", "tokens"])
+@pytest.mark.parametrize("calendar", ["time-of-day", "time-of-day+day-of-week"])
+def test_calendar_reaches_the_forecast(calendar, form):
+    net = make_net(calendar=calendar, steps_per_day=48, calendar_form=form).eval()
+    fields = 2 if calendar.endswith("week") else 1
+    assert net.sensor_offset == net.n_prompt_tokens + (fields if form == "tokens" else 0)
+    assert net.n_text_tokens == net.sensor_offset + N
+    assert trainable_parameter_summary(net)["calendar"] == (48 + 7 * (fields - 1)) * HIDDEN
+    x, images = inputs()
+    tod, dow = torch.tensor([3, 30]), torch.tensor([0, 5])
+    y = net(x, images, tod, dow)
+    assert y.shape == (BATCH, HORIZON, N)
+    assert not torch.allclose(y, net(x, images, torch.tensor([4, 31]), dow))  # another time, another forecast
+    if fields == 2:
+        assert not torch.allclose(y, net(x, images, tod, torch.tensor([1, 6])))
+    with pytest.raises(ValueError, match="calendar"):
+        net(x, images)
+
+
+def test_calendar_construction_errors():
+    with pytest.raises(ValueError, match="calendar must be one of"):
+        make_net(calendar="weekday", steps_per_day=48)
+    with pytest.raises(ValueError, match="calendar_form"):
+        make_net(calendar="time-of-day", steps_per_day=48, calendar_form="words")
+    with pytest.raises(ValueError, match="steps_per_day"):
+        make_net(calendar="time-of-day")

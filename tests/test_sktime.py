@@ -24,6 +24,7 @@ from sktime.performance_metrics.forecasting import MeanAbsoluteError  # noqa: E4
 from sktime.split import ExpandingWindowSplitter, SlidingWindowSplitter  # noqa: E402
 from sktime.utils.estimator_checks import check_estimator  # noqa: E402
 
+from stvlm.data import last_window
 from stvlm import STVLMForecaster  # noqa: E402
 from stvlm.data import as_windows, chronological_split, rows_needed  # noqa: E402
 from stvlm.presets import MODEL_PRESETS as PRESETS  # noqa: E402
@@ -181,7 +182,8 @@ def test_engine_is_the_fitted_stvlm_forecaster(y, fitted):
 
 
 def test_predictions_are_the_engines_on_the_last_window(y, fitted):
-    window = y.to_numpy()[-fitted.history :][None]
+    window = last_window(y, fitted.history)  # the last rows, dated by y's index
+    assert fitted.forecaster_.calendar_ == "time-of-day"
     expected = fitted.forecaster_.predict(window)[0]
     np.testing.assert_array_equal(fitted.predict().to_numpy(), expected)
 
@@ -190,7 +192,7 @@ def test_non_contiguous_fh_picks_the_requested_steps(y):
     f = tiny().fit(y, fh=[2, 5])
     assert f.horizon_ == 5
     y_pred = f.predict()
-    full = f.forecaster_.predict(y.to_numpy()[None, -f.history :])[0]
+    full = f.forecaster_.predict(last_window(y, f.history))[0]
     np.testing.assert_array_equal(y_pred.to_numpy(), full[[1, 4]])
     step = pd.Timedelta("5min")
     assert list(y_pred.index) == [y.index[-1] + 2 * step, y.index[-1] + 5 * step]
@@ -221,7 +223,7 @@ def test_update_moves_cutoff_and_window_without_refit(y, fitted):
         assert np.array_equal(v.numpy(), weights[k].numpy()), k
     y_pred = f.predict()
     assert y_pred.index[0] == y.index[-1] + pd.Timedelta("5min")
-    expected = engine.predict(y.to_numpy()[None, -f.history :])[0]
+    expected = engine.predict(last_window(y, f.history))[0]
     np.testing.assert_array_equal(y_pred.to_numpy(), expected)
 
 
@@ -238,7 +240,7 @@ def test_remember_data_is_off_by_default_and_can_be_turned_on(y):
     pd.testing.assert_frame_equal(on._y, y)
     f.update(y.iloc[-5:], update_params=False)
     pd.testing.assert_frame_equal(f.predict(), on.predict())
-    expected = f.forecaster_.predict(y.to_numpy()[None, -f.history :])[0]
+    expected = f.forecaster_.predict(last_window(y, f.history))[0]
     np.testing.assert_array_equal(f.predict().to_numpy(), expected)
 
 
@@ -248,7 +250,7 @@ def test_univariate_series_is_one_sensor(y):
     y_pred = f.predict()
     assert isinstance(y_pred, pd.Series) and y_pred.name == "flow"
     assert len(y_pred) == 2 and f.forecaster_.n_features_in_ == 1
-    expected = f.forecaster_.predict(s.to_numpy()[None, -f.history :, None])[0, :, 0]
+    expected = f.forecaster_.predict(last_window(s.to_frame(), f.history))[0, :, 0]
     np.testing.assert_array_equal(y_pred.to_numpy(), expected)
 
 

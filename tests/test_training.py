@@ -149,6 +149,32 @@ def test_loop_restores_the_best_weights_and_halves_the_rate():
     assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05])
 
 
+def test_validate_initial_keeps_the_initial_weights_when_no_epoch_beats_them():
+    """The initial weights are "epoch 0": kept when training only makes validation worse,
+    and not counted as an epoch; without validate_initial, epoch 1 wins."""
+    torch.manual_seed(0)
+    x = torch.linspace(-1, 1, 40)[:, None]
+    train_y, val_y = 3 * x + 5, torch.full_like(x, 2.0)  # what training learns misses validation
+
+    def fresh():
+        net = torch.nn.Linear(1, 1)
+        with torch.no_grad():
+            net.weight.zero_()
+            net.bias.fill_(2.0)  # the initial model is perfect on validation
+        return net
+
+    for initial, best in ((True, 0), (False, 1)):
+        net = fresh()
+        loop = TrainingLoop(lambda inp: net(*inp), max_epochs=4, batch_size=8, learning_rate=0.5, patience=10,
+                            lr_patience=10, lr_factor=0.5, validate_initial=initial)
+        result = loop.fit(net, lambda idx: ((x[idx],), train_y[idx]), 40,
+                          lambda idx: ((x[idx],), val_y[idx]), 40, rng=np.random.default_rng(0))
+        assert len(result.loss_history) == 4 and result.best_epoch == best
+        assert result.best_loss == (0.0 if initial else result.loss_history[0]["val_loss"])
+        kept_initial = float(net.weight) == 0.0 and float(net.bias) == 2.0
+        assert kept_initial == initial
+
+
 def test_predict_in_batches_does_not_depend_on_the_batch_size():
     w = torch.randn(3, 2)
     x = torch.randn(11, 3)
@@ -176,6 +202,13 @@ def test_predictions_are_those_of_before_the_refactor():
     units in float32 before and are scaled in float64 now, as the baselines always
     were (measured: at most 7e-8 relative). 1e-6 relative allows that and nothing a
     changed computation would give.
+
+    Issue #12 then fused ST-VLM's kernels (W_af folded into the patch projection and
+    PadConv, attention through scaled_dot_product_attention, the decoder's input
+    projected once): the same functions, summed in another order. Measured after it:
+    validation losses within 1.0e-7 relative; ST-VLM is held to 1e-6 (losses) and
+    1e-5 (forecasts), still far below what a changed function gives (the old
+    defaults are pinned here: ``calendar=None, output="level"``).
     """
     from stvlm.datasets import load_protocol
 
@@ -190,10 +223,10 @@ def test_predictions_are_those_of_before_the_refactor():
         # Each window's time: the slot of its last history step.
         tod_last = (p.first_time_index + 300 + np.arange(len(X_test)) + 11) % 288
         stvlm = STVLMForecaster(backbone=TINY, max_epochs=3, batch_size=16, encoder_hidden=16, decoder_hidden=16,
-                                random_state=0, verbose=0).fit(fit_rows)
+                                calendar=None, output="level", random_state=0, verbose=0).fit(fit_rows)
         stid = STIDForecaster(steps_per_day=288, first_time_index=p.first_time_index, max_epochs=3, batch_size=16,
-                              random_state=0).fit(fit_rows)
-        lstm = LSTMForecaster(hidden_size=16, max_epochs=3, batch_size=16, random_state=0).fit(fit_rows)
+                              output="level", random_state=0).fit(fit_rows)
+        lstm = LSTMForecaster(hidden_size=16, max_epochs=3, batch_size=16, output="level", random_state=0).fit(fit_rows)
         got = dict(
             stvlm=stvlm.predict(X_test),
             stid=stid.predict(Windows(X_test, time_of_day=tod_last, steps_per_day=288)),
@@ -201,8 +234,10 @@ def test_predictions_are_those_of_before_the_refactor():
         )
         for name, model in (("stvlm", stvlm), ("stid", stid), ("lstm", lstm)):
             val = [r["val_loss"] for r in model.loss_history_]
-            np.testing.assert_allclose(val, ref[f"{name}_val"], rtol=1e-9, err_msg=name)
-            np.testing.assert_allclose(got[name], ref[name], rtol=1e-6, atol=0, err_msg=name)
+            # ST-VLM's fused kernels (#12) sum in another order: 1.0e-7 relative measured.
+            loose = name == "stvlm"
+            np.testing.assert_allclose(val, ref[f"{name}_val"], rtol=1e-6 if loose else 1e-9, err_msg=name)
+            np.testing.assert_allclose(got[name], ref[name], rtol=1e-5 if loose else 1e-6, atol=0, err_msg=name)
     finally:
         torch.set_num_threads(threads)
     assert all(math.isfinite(v) for v in got["stvlm"].ravel()[:10])

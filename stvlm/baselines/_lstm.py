@@ -54,6 +54,13 @@ class LSTMForecaster(_NeuralWindowForecaster):
         Targets with ``|y| < threshold`` are missing too (:func:`stvlm.metrics.target_mask`).
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"auto"`` or a torch device string.
+    output : {"change", "level"}, default="change"
+        What the network forecasts: each step's change from the window's last
+        observed value (added back before the loss, so the loss and the forecasts are
+        in data units either way), or the values themselves. With ``"change"`` the
+        output layer starts at zero: the untrained model repeats the last value, and
+        training starts from the naive forecast rather than from noise (chosen on
+        validation data: docs/results.md, "Few-shot").
     random_state : int or None, default=None
         Seed of weights and batch order.
     verbose : int, default=0
@@ -72,7 +79,7 @@ class LSTMForecaster(_NeuralWindowForecaster):
         Per epoch: ``epoch``, ``train_loss``, ``val_loss`` (MAE in data units), ``lr``,
         ``seconds``.
     best_epoch_ : int
-        Epoch whose weights were kept.
+        Epoch whose weights were kept (0: the untrained model, the last value, won on validation).
     best_score_ : float
         Negative masked MAE of that epoch.
     interrupted_ : bool
@@ -110,6 +117,7 @@ class LSTMForecaster(_NeuralWindowForecaster):
         null_value=0.0,
         threshold=None,
         device="cpu",
+        output="change",
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -130,6 +138,7 @@ class LSTMForecaster(_NeuralWindowForecaster):
         self.null_value = null_value
         self.threshold = threshold
         self.device = device
+        self.output = output
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -138,6 +147,9 @@ class LSTMForecaster(_NeuralWindowForecaster):
         check_positive_int(self.hidden_size, "hidden_size")
         check_positive_int(self.num_layers, "num_layers")
         check_real(self.dropout, "dropout", low=0, high=1, high_open=True)
+
+    def _output_layer(self, module):
+        return module.out
 
     def _build_module(self, n_sensors):
         from ._modules import Seq2SeqLSTM

@@ -24,7 +24,9 @@ class _ResidualBlock(nn.Module):
 class STIDModule(nn.Module):
     """Window projection + sensor embedding + time-of-day embedding -> residual MLP."""
 
-    def __init__(self, history, horizon, n_sensors, steps_per_day, embed_dim, node_dim, tod_dim, num_layers, dropout):
+    def __init__(
+        self, history, horizon, n_sensors, steps_per_day, embed_dim, node_dim, tod_dim, num_layers, dropout, dow_dim=0
+    ):
         super().__init__()
         self.history = history
         self.steps_per_day = steps_per_day
@@ -32,20 +34,23 @@ class STIDModule(nn.Module):
         # A width of 0 drops that embedding (STID's own ablations).
         self.node_emb = nn.Parameter(torch.empty(n_sensors, node_dim)) if node_dim else None
         self.tod_emb = nn.Parameter(torch.empty(steps_per_day, tod_dim)) if tod_dim else None
-        for emb in (self.node_emb, self.tod_emb):
+        self.dow_emb = nn.Parameter(torch.empty(7, dow_dim)) if dow_dim else None
+        for emb in (self.node_emb, self.tod_emb, self.dow_emb):
             if emb is not None:
                 nn.init.xavier_uniform_(emb)
-        width = embed_dim + node_dim + tod_dim
+        width = embed_dim + node_dim + tod_dim + dow_dim
         self.blocks = nn.Sequential(*[_ResidualBlock(width, dropout) for _ in range(num_layers)])
         self.head = nn.Linear(width, horizon)
 
-    def forward(self, x, tod):
+    def forward(self, x, tod, dow=None):
         B, _, N = x.shape
         parts = [self.series_proj(x.transpose(1, 2))]
         if self.node_emb is not None:
             parts.append(self.node_emb.unsqueeze(0).expand(B, N, -1))
         if self.tod_emb is not None:
             parts.append(self.tod_emb[tod].unsqueeze(1).expand(B, N, -1))
+        if self.dow_emb is not None:
+            parts.append(self.dow_emb[dow].unsqueeze(1).expand(B, N, -1))
         h = torch.cat(parts, dim=-1)
         return self.head(self.blocks(h)).transpose(1, 2)
 
@@ -61,7 +66,7 @@ class Seq2SeqLSTM(nn.Module):
         self.decoder = nn.LSTM(1, hidden_size, num_layers, batch_first=True, dropout=drop)
         self.out = nn.Linear(hidden_size, 1)
 
-    def forward(self, x, tod=None):
+    def forward(self, x, tod=None, dow=None):
         B, k, N = x.shape
         seq = x.permute(0, 2, 1).reshape(B * N, k, 1)  # one sequence per (window, sensor)
         _, state = self.encoder(seq)

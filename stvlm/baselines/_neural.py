@@ -30,16 +30,24 @@ class _NeuralWindowForecaster(BaseWindowForecaster):
     def _uses_time_of_day(self):
         return False
 
+    @property
+    def _uses_day_of_week(self):
+        return False
+
     def _check_model_params(self):
-        if self._uses_time_of_day:
+        if self._uses_time_of_day or self._uses_day_of_week:
             check_positive_int(self.steps_per_day, "steps_per_day")
-            if not isinstance(self.first_time_index, (int, np.integer)) or isinstance(self.first_time_index, bool):
-                raise TypeError(f"first_time_index must be an int; got {self.first_time_index!r}.")
+            start = self.first_time_index
+            if isinstance(start, (bool, np.bool_)) or not (
+                isinstance(start, (int, np.integer, str, np.datetime64)) or hasattr(start, "isoformat")
+            ):
+                raise TypeError(f"first_time_index must be an int or a date and time; got {start!r}.")
 
     def _clock(self):
-        if not self._uses_time_of_day:
+        if not (self._uses_time_of_day or self._uses_day_of_week):
             return {}
-        return dict(steps_per_day=self.steps_per_day, start=int(self.first_time_index))
+        start = self.first_time_index
+        return dict(steps_per_day=self.steps_per_day, start=int(start) if isinstance(start, (int, np.integer)) else start)
 
     def _setup(self, train, device):
         _check_time(self, train)  # the validation windows come from the same data
@@ -51,13 +59,23 @@ class _NeuralWindowForecaster(BaseWindowForecaster):
         import torch
 
         (x,) = super()._inputs(windows, idx, device)
-        if not self._uses_time_of_day:
-            return x, None
-        return x, torch.as_tensor(windows.time_of_day[idx], dtype=torch.long, device=device)
+        tod = dow = None
+        if self._uses_time_of_day:
+            tod = torch.as_tensor(windows.time_of_day[idx], dtype=torch.long, device=device)
+        if self._uses_day_of_week:
+            dow = torch.as_tensor(windows.day_of_week[idx], dtype=torch.long, device=device)
+        return x, tod, dow
 
 
 def _check_time(model, windows):
-    """Windows must carry the time of day a model reads, in its own slots."""
+    """Windows must carry the time of day (and weekday) a model reads, in its own slots."""
+    if getattr(model, "_uses_day_of_week", False) and windows.day_of_week is None:
+        raise ValueError(
+            f"{type(model).__name__} reads the day of week of each window (dow_dim > 0), and these windows "
+            "carry none: fit a DataFrame with a DatetimeIndex or give a date and time as first_time_index, "
+            "and forecast stvlm.Windows(X, time_of_day=..., day_of_week=..., steps_per_day=...) or "
+            "Protocol.test_data()."
+        )
     if not model._uses_time_of_day:
         return
     if windows.time_of_day is None:

@@ -31,13 +31,18 @@ class STIDForecaster(_NeuralWindowForecaster):
         Steps to forecast.
     steps_per_day : int, default=288
         Time-of-day slots (288 for 5-minute data, 96 for 15-minute data).
-    first_time_index : int, default=0
-        Slot of the first row of a bare series given to :meth:`fit` or :meth:`score`
-        (a DataFrame's DatetimeIndex gives the slots itself).
+    first_time_index : int or datetime-like, default=0
+        Slot (or date and time) of the first row of a bare series given to
+        :meth:`fit` or :meth:`score` (a DataFrame's DatetimeIndex gives the slots
+        itself); the weekday (``dow_dim > 0``) needs a date and time.
     embed_dim, node_dim, tod_dim : int, default=32
         Widths of the window projection and the two embeddings (STID's defaults).
         ``node_dim=0`` or ``tod_dim=0`` drops that embedding (STID's ablations); with
         ``tod_dim=0`` the windows need no time of day.
+    dow_dim : int, default=0
+        Width of a day-of-week embedding (STID's fourth input; 0: none). The windows
+        must then carry their weekday: a DataFrame's DatetimeIndex, a date and time
+        as ``first_time_index``, or :class:`stvlm.Windows` with ``day_of_week``.
     num_layers : int, default=3
         Residual MLP blocks.
     dropout : float, default=0.15
@@ -64,6 +69,13 @@ class STIDForecaster(_NeuralWindowForecaster):
         Targets with ``|y| < threshold`` are missing too (:func:`stvlm.metrics.target_mask`).
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"auto"`` or a torch device string.
+    output : {"change", "level"}, default="change"
+        What the network forecasts: each step's change from the window's last
+        observed value (added back before the loss, so the loss and the forecasts are
+        in data units either way), or the values themselves. With ``"change"`` the
+        output layer starts at zero: the untrained model repeats the last value, and
+        training starts from the naive forecast rather than from noise (chosen on
+        validation data: docs/results.md, "Few-shot").
     random_state : int or None, default=None
         Seed of weights and batch order.
     verbose : int, default=0
@@ -82,7 +94,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         Per epoch: ``epoch``, ``train_loss``, ``val_loss`` (MAE in data units), ``lr``,
         ``seconds``.
     best_epoch_ : int
-        Epoch whose weights were kept.
+        Epoch whose weights were kept (0: the untrained model, the last value, won on validation).
     best_score_ : float
         Negative masked MAE of that epoch.
     interrupted_ : bool
@@ -92,9 +104,10 @@ class STIDForecaster(_NeuralWindowForecaster):
 
     Notes
     -----
-    STID also embeds the day of week; this one does not, because the benchmark fit
-    periods here hold 12 days (``pems08-tail``) or 3 weeks (``sz-taxi``), too few to
-    learn a weekday from. The module is a plain ``torch.nn.Module`` and runs on any
+    STID also embeds the day of week; here that is ``dow_dim``, off by default,
+    because the benchmark fit periods hold 12 days (``pems08-tail``) or 3 weeks
+    (``sz-taxi``), few to learn a weekday from (measured on validation data:
+    docs/results.md, "Calendar"). The module is a plain ``torch.nn.Module`` and runs on any
     device.
 
     **Time.** The time of day reaches the model through the data: a bare series is
@@ -127,6 +140,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         embed_dim=32,
         node_dim=32,
         tod_dim=32,
+        dow_dim=0,
         num_layers=3,
         dropout=0.15,
         batch_size=32,
@@ -140,6 +154,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         null_value=0.0,
         threshold=None,
         device="cpu",
+        output="change",
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -151,6 +166,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         self.embed_dim = embed_dim
         self.node_dim = node_dim
         self.tod_dim = tod_dim
+        self.dow_dim = dow_dim
         self.num_layers = num_layers
         self.dropout = dropout
         self.batch_size = batch_size
@@ -164,6 +180,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         self.null_value = null_value
         self.threshold = threshold
         self.device = device
+        self.output = output
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -172,10 +189,14 @@ class STIDForecaster(_NeuralWindowForecaster):
     def _uses_time_of_day(self):
         return not isinstance(self.tod_dim, numbers.Integral) or self.tod_dim != 0
 
+    @property
+    def _uses_day_of_week(self):
+        return not isinstance(self.dow_dim, numbers.Integral) or self.dow_dim != 0
+
     def _check_model_params(self):
         for name in ("embed_dim", "num_layers"):
             check_positive_int(getattr(self, name), name)
-        for name in ("node_dim", "tod_dim"):
+        for name in ("node_dim", "tod_dim", "dow_dim"):
             check_positive_int(getattr(self, name), name, minimum=0)
         check_real(self.dropout, "dropout", low=0, high=1, high_open=True)
         super()._check_model_params()
@@ -185,8 +206,11 @@ class STIDForecaster(_NeuralWindowForecaster):
 
         return STIDModule(
             self.history, self.horizon, n_sensors, self.steps_per_day, self.embed_dim,
-            self.node_dim, self.tod_dim, self.num_layers, self.dropout,
+            self.node_dim, self.tod_dim, self.num_layers, self.dropout, self.dow_dim,
         )
+
+    def _output_layer(self, module):
+        return module.head
 
     def fit(self, X, y=None, time_of_day=None):
         """Train the network.

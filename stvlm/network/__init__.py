@@ -18,12 +18,14 @@ from .backbone import (
     make_prompt,
     tokenize_prompt,
 )
-from .layers import ChannelMixing, LSTMDecoderHead, TemporalEncoder
-from .model import STVLMNetwork, trainable_parameter_summary
+from .layers import CalendarEmbedding, ChannelMixing, LSTMDecoderHead, TemporalEncoder
+from .model import STVLMNetwork
+from .summary import trainable_parameter_summary
 
 __all__ = [
     "DEFAULT_BACKBONE",
     "BackboneNotAvailableError",
+    "CalendarEmbedding",
     "ChannelMixing",
     "ExtendedPositionEmbedding",
     "LSTMDecoderHead",

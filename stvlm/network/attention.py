@@ -15,6 +15,7 @@ import contextlib
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["PadConvBias", "SAFSelfAttention", "install_saf"]
@@ -75,18 +76,28 @@ class PadConvBias(nn.Module):
         )
         self.scale = nn.Parameter(torch.tensor(float(init_scale)))
 
-    def forward(self, image):
+    def forward(self, image, mix=None):
         """Bias maps.
 
         Parameters
         ----------
         image : torch.Tensor of shape (B, C, N, N)
+        mix : torch.Tensor of shape (C, C), optional
+            A per-pixel channel mix to apply to ``image`` first (``W_af``). It is
+            folded into the convolution's weights, which gives the same maps while the
+            image itself needs no gradient: the backward pass then costs a small
+            fraction of the convolution's (about 10x less at 170 sensors).
 
         Returns
         -------
         torch.Tensor of shape (B, n_heads, N, N)
         """
-        z = self.conv(image)
+        weight = self.conv.weight
+        if mix is not None:
+            # Replicate padding commutes with a per-pixel channel mix.
+            weight = torch.einsum("ockl,ce->oekl", weight, mix.to(weight.dtype))
+        pad = self.conv.padding[0]
+        z = F.conv2d(F.pad(image, (pad, pad, pad, pad), mode="replicate"), weight.to(image.dtype))
         if z.dtype in (torch.float16, torch.bfloat16):  # statistics in float32 under autocast
             z = z.float()
         z = z - z[..., :1, :1]  # shift by one pixel: exactly 0 for a constant map
@@ -200,6 +211,28 @@ class SAFSelfAttention(nn.Module):
             scores = scores + attention_mask
         return scores
 
+    def _fused(self, q, k, v, attention_mask):
+        """The same attention through ``scaled_dot_product_attention`` (2-3x faster on a
+        CPU than the explicit softmax); the bias enters as part of its additive mask."""
+        mask = attention_mask
+        if mask is not None and mask.dtype == torch.bool:
+            mask = torch.zeros_like(mask, dtype=q.dtype).masked_fill(~mask, torch.finfo(q.dtype).min)
+        bias = self.bias
+        if bias is not None:
+            n, o, length = bias.shape[-1], self.bias_offset, q.shape[-2]
+            if o < 0 or o + n > length or bias.shape[0] not in (1, q.shape[0]):
+                raise ValueError(
+                    f"sensor bias of shape {tuple(bias.shape)} at offset {o} does not fit attention "
+                    f"over {length} tokens."
+                )
+            full = q.new_zeros(max(bias.shape[0], q.shape[0]), q.shape[1], length, length)
+            full[:, :, o : o + n, o : o + n] = bias.to(q.dtype) / math.sqrt(self.attention_head_size)
+            mask = full if mask is None else full + mask.to(q.dtype)
+        elif mask is not None:
+            mask = mask.to(q.dtype)
+        drop = self.dropout.p if self.training else 0.0
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+
     def attention_scores(self, hidden_states, attention_mask=None):
         """Pre-softmax scores ``(Q K^T + A_bias) / sqrt(d_k) + mask``, shape (B, H, L, L)."""
         q = self._heads(self.query, hidden_states)
@@ -226,6 +259,10 @@ class SAFSelfAttention(nn.Module):
         query_layer = self._heads(self.query, hidden_states)
         key_layer = self._heads(self.key, hidden_states)
         value_layer = self._heads(self.value, hidden_states)
+        if not output_attentions and head_mask is None:
+            context_layer = self._fused(query_layer, key_layer, value_layer, attention_mask)
+            context_layer = context_layer.permute(0, 2, 1, 3).contiguous()
+            return (context_layer.view(*context_layer.size()[:-2], self.all_head_size),)
 
         attention_scores = self._scores(query_layer, key_layer, attention_mask)
         attention_probs = nn.Softmax(dim=-1)(attention_scores)
@@ -240,6 +277,32 @@ class SAFSelfAttention(nn.Module):
 
     def extra_repr(self):
         return f"heads={self.num_attention_heads}, head_size={self.attention_head_size}"
+
+
+def install_fused_attention(backbone):
+    """Give every layer of ``backbone`` a :class:`SAFSelfAttention` without a bias (in place).
+
+    Without a bias it computes ViLT's attention, through
+    ``torch.nn.functional.scaled_dot_product_attention``: the same function, 2-3x faster
+    on a CPU than ViLT's explicit softmax. Layers that already have one keep it.
+
+    Parameters
+    ----------
+    backbone : transformers.ViltModel
+
+    Examples
+    --------
+    >>> from transformers import ViltConfig, ViltModel
+    >>> from stvlm.network.attention import install_fused_attention
+    >>> cfg = ViltConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    ...                  intermediate_size=64, image_size=32, patch_size=8)
+    >>> model = ViltModel(cfg, add_pooling_layer=False)
+    >>> install_fused_attention(model)
+    >>> type(model.encoder.layer[1].attention.attention).__name__
+    'SAFSelfAttention'
+    """
+    for index in range(len(backbone.encoder.layer)):
+        install_saf(backbone, index)
 
 
 def install_saf(backbone, layer=0):

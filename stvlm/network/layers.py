@@ -3,15 +3,17 @@
 - :class:`ChannelMixing`: ``W_af``, the learnable 3x3 per-pixel mix of the S2I channels;
 - :class:`TemporalEncoder`: LSTM over each sensor's history, one token per sensor;
 - :class:`LSTMDecoderHead`: LSTM decoder from each sensor's backbone output to
-  ``horizon`` values.
+  ``horizon`` values;
+- :class:`CalendarEmbedding`: learned vectors of a window's time of day and weekday.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ChannelMixing", "LSTMDecoderHead", "TemporalEncoder"]
+__all__ = ["CalendarEmbedding", "ChannelMixing", "LSTMDecoderHead", "TemporalEncoder"]
 
 
 def _run_lstm(lstm, seq):
@@ -119,7 +121,78 @@ class LSTMDecoderHead(nn.Module):
     def forward(self, h):
         """``h`` (B, N, hidden) -> forecast (B, horizon, N)."""
         batch, n_nodes, hidden = h.shape
-        seq = h.reshape(batch * n_nodes, 1, hidden).expand(-1, self.horizon, -1)
-        out, _ = _run_lstm(self.lstm, seq)
+        x = h.reshape(batch * n_nodes, hidden)
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                out = self._unrolled(x.float())
+        else:
+            out = self._unrolled(x)
         y = self.out(out).squeeze(-1)  # (B*N, horizon)
         return y.view(batch, n_nodes, self.horizon).transpose(1, 2)
+
+    def _unrolled(self, x):
+        """``self.lstm`` on ``x`` repeated ``horizon`` times, (B*N, horizon, decoder_hidden).
+
+        The input is the same at every step, so its projection is computed once: the
+        same recurrence as ``nn.LSTM`` with about half the work (oneDNN's LSTM
+        backward dominated a CPU training step).
+        """
+        lstm = self.lstm
+        w_hh = lstm.weight_hh_l0
+        gates_in = F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)
+        h = c = x.new_zeros(x.shape[0], w_hh.shape[1])
+        outs = []
+        for _ in range(self.horizon):
+            i, f, g, o = (gates_in + F.linear(h, w_hh)).chunk(4, dim=1)  # nn.LSTM's gate order
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs, dim=1)
+
+
+class CalendarEmbedding(nn.Module):
+    """Learned vectors of each window's time-of-day slot and, optionally, weekday.
+
+    Initialised as STID's embeddings (Xavier uniform).
+
+    Parameters
+    ----------
+    steps_per_day : int
+        Time-of-day slots.
+    hidden_size : int
+        Width of the vectors (the backbone's tokens).
+    day_of_week : bool, default=False
+        Also embed the weekday (0 = Monday).
+
+    Attributes
+    ----------
+    n_fields : int
+        1, or 2 with ``day_of_week``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from stvlm.network import CalendarEmbedding
+    >>> cal = CalendarEmbedding(288, 32, day_of_week=True)
+    >>> cal(torch.tensor([0, 287]), torch.tensor([0, 6])).shape  # (B, n_fields, hidden)
+    torch.Size([2, 2, 32])
+    """
+
+    def __init__(self, steps_per_day, hidden_size, day_of_week=False):
+        super().__init__()
+        self.time_of_day = nn.Embedding(int(steps_per_day), int(hidden_size))
+        self.day_of_week = nn.Embedding(7, int(hidden_size)) if day_of_week else None
+        for emb in (self.time_of_day, self.day_of_week):
+            if emb is not None:
+                nn.init.xavier_uniform_(emb.weight)
+        self.n_fields = 1 + bool(day_of_week)
+
+    def forward(self, time_of_day, day_of_week=None):
+        """``(B,)`` slots (and weekdays) -> ``(B, n_fields, hidden)``."""
+        if time_of_day is None or (self.day_of_week is not None and day_of_week is None):
+            need = "time_of_day and day_of_week" if self.day_of_week is not None else "time_of_day"
+            raise ValueError(f"this network reads the calendar: pass {need} of each window's last history step.")
+        fields = [self.time_of_day(time_of_day)]
+        if self.day_of_week is not None:
+            fields.append(self.day_of_week(day_of_week))
+        return torch.stack(fields, dim=1)

@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import PadConvBias, SAFSelfAttention, install_saf
+from .._calendar import CALENDAR_FORMS, CALENDARS
+from .attention import PadConvBias, SAFSelfAttention, install_fused_attention
 from .backbone import ExtendedPositionEmbedding, extend_text_positions, load_backbone, make_prompt, tokenize_prompt
-from .layers import ChannelMixing, LSTMDecoderHead, TemporalEncoder
+from .layers import CalendarEmbedding, ChannelMixing, LSTMDecoderHead, TemporalEncoder
 
-__all__ = ["STVLMNetwork", "trainable_parameter_summary"]
+__all__ = ["STVLMNetwork"]
 
 #: ViLT's image processor normalises with mean = std = 0.5 per channel.
 _IMAGE_MEAN = 0.5
@@ -74,7 +75,7 @@ class STVLMNetwork(nn.Module):
     history, horizon : int
         Input and output window lengths.
     fusion : {"saf", None}, default="saf"
-        ``None``: no SAF, layer 0 keeps its original ``ViltSelfAttention``.
+        ``None``: no SAF: layer 0's attention gets no bias (it computes ViLT's attention).
     finetune : {"lora", None}, default="lora"
         ``None``: backbone fully frozen, no LoRA.
     lora_r, lora_alpha, lora_dropout : LoRA rank, scaling and dropout.
@@ -85,6 +86,16 @@ class STVLMNetwork(nn.Module):
         ``config.image_size``. Any multiple of the patch size works: the
         pretrained patch position grid is interpolated to the image's grid, as
         ViLT does for images of any size.
+    calendar : {None, "time-of-day", "time-of-day+day-of-week"}, default=None
+        Learned embeddings of each window's time-of-day slot (and weekday) — an
+        extension beyond the paper, whose network sees no clock. ``forward`` then
+        takes ``time_of_day`` (and ``day_of_week``) of each window's last history step.
+    steps_per_day : int, optional
+        Time-of-day slots; required with a calendar.
+    calendar_form : {"embedding", "tokens"}, default="embedding"
+        ``"embedding"``: the calendar embeddings are added to every sensor token (as
+        STID adds its time-of-day embedding to every sensor); ``"tokens"``: one text
+        token per calendar field, between the prompt and the sensor tokens.
 
     Attributes
     ----------
@@ -94,6 +105,9 @@ class STVLMNetwork(nn.Module):
     padconv : PadConvBias or None
     head : LSTMDecoderHead
     n_prompt_tokens, n_text_tokens, n_image_tokens : int
+    sensor_offset : int
+        Position of the first sensor token in the text stream.
+    calendar_embedding : CalendarEmbedding or None
 
     Examples
     --------
@@ -125,6 +139,9 @@ class STVLMNetwork(nn.Module):
         encoder_hidden=64,
         decoder_hidden=64,
         image_size=None,
+        calendar=None,
+        steps_per_day=None,
+        calendar_form="embedding",
     ):
         super().__init__()
         from transformers import ViltModel
@@ -135,6 +152,10 @@ class STVLMNetwork(nn.Module):
             raise ValueError(f"fusion must be 'saf' or None, got {fusion!r}.")
         if finetune not in _FINETUNES:
             raise ValueError(f"finetune must be 'lora' or None, got {finetune!r}.")
+        if calendar not in CALENDARS:
+            raise ValueError(f"calendar must be one of {CALENDARS}, got {calendar!r}.")
+        if calendar_form not in CALENDAR_FORMS:
+            raise ValueError(f"calendar_form must be one of {CALENDAR_FORMS}, got {calendar_form!r}.")
         for _, module in backbone.named_modules():
             if isinstance(module, SAFSelfAttention) or hasattr(module, "lora_A"):
                 raise ValueError(
@@ -174,9 +195,17 @@ class STVLMNetwork(nn.Module):
             raise ValueError(f"prompt_ids must lie in [0, {config.vocab_size}) (the backbone's vocabulary).")
         self.register_buffer("prompt_ids", prompt_ids)
         self.n_prompt_tokens = int(prompt_ids.numel())
-        self.n_text_tokens = self.n_prompt_tokens + self.n_nodes
-
         hidden = config.hidden_size
+        self.calendar = calendar
+        self.calendar_form = calendar_form
+        self.calendar_embedding = None
+        if calendar is not None:
+            spd = _positive_int("steps_per_day", steps_per_day)
+            self.calendar_embedding = CalendarEmbedding(spd, hidden, day_of_week=calendar.endswith("day-of-week"))
+        n_fields = 0 if self.calendar_embedding is None else self.calendar_embedding.n_fields
+        self.sensor_offset = self.n_prompt_tokens + (n_fields if calendar_form == "tokens" else 0)
+        self.n_text_tokens = self.sensor_offset + self.n_nodes
+
         backbone.requires_grad_(False)
         self.backbone = backbone
         extend_text_positions(backbone, self.n_text_tokens)
@@ -184,8 +213,9 @@ class STVLMNetwork(nn.Module):
         grid = (self.image_size // patch.patch_size[0], self.image_size // patch.patch_size[1])
         self.n_image_tokens = 1 + grid[0] * grid[1]
 
+        # Every layer gets the fused attention; only with SAF does layer 0's get a bias.
+        install_fused_attention(backbone)
         if fusion == "saf":
-            install_saf(backbone, 0)
             self.padconv = PadConvBias(config.num_attention_heads)
         else:
             self.padconv = None
@@ -252,7 +282,7 @@ class STVLMNetwork(nn.Module):
     def saf(self):
         """The :class:`SAFSelfAttention` of layer 0, or ``None`` without fusion."""
         module = self.backbone.encoder.layer[0].attention.attention
-        return module if isinstance(module, SAFSelfAttention) else None
+        return module if self.fusion == "saf" and isinstance(module, SAFSelfAttention) else None
 
     # -- input checks ------------------------------------------------------------------
     def _check_inputs(self, x, images):
@@ -296,7 +326,32 @@ class STVLMNetwork(nn.Module):
         pixels = F.pad(mixed, (0, pad[0], 0, pad[1]))
         pixels = (pixels - _IMAGE_MEAN) / _IMAGE_STD
         patches = emb.patch_embeddings(pixels)  # (B, D, gh, gw)
-        batch, dim, gh, gw = patches.shape
+        return self._image_tokens(patches.flatten(2).transpose(1, 2), *patches.shape[-2:])
+
+    def _embed_mixed_image(self, images):
+        """``embed_image(mix_image(images))``, with ``W_af`` and ViLT's pixel
+        normalisation folded into the patch projection, run as one matrix product.
+
+        The same tokens, but the (B, 3, image_size, image_size) pixels need no
+        gradient: only the (hidden, 3 x patch^2) composed weight does, which makes the
+        backward pass several times cheaper on a CPU.
+        """
+        proj = self.backbone.embeddings.patch_embeddings.projection
+        n, size, p = self.n_nodes, self.image_size, proj.kernel_size[0]
+        g = size // p
+        pixels = F.pad(images[:, :, :n, :n], (0, size - n, 0, size - n)).to(proj.weight.dtype)
+        batch = pixels.shape[0]
+        patches = pixels.reshape(batch, 3, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(batch, g * g, 3 * p * p)
+        # conv((W_af x - mean) / std) = conv_{P W_af / std}(x) + bias - (mean / std) sum(P)
+        weight = torch.einsum("dckl,ce->dekl", proj.weight, self.w_af.weight.to(proj.weight.dtype)) / _IMAGE_STD
+        bias = proj.bias - (_IMAGE_MEAN / _IMAGE_STD) * proj.weight.sum(dim=(1, 2, 3))
+        tokens = F.linear(patches, weight.reshape(weight.shape[0], -1), bias)
+        return self._image_tokens(tokens, g, g)
+
+    def _image_tokens(self, patches, gh, gw):
+        """[CLS] + patch tokens (B, gh * gw, D) with ViLT's interpolated positions."""
+        emb = self.backbone.embeddings
+        batch, _, dim = patches.shape
         # The pretrained position grid (12x12 for ViLT-B/32 at 384 px), interpolated to
         # this image's patch grid as ViLT does for any image size.
         patch_dim = math.isqrt(emb.position_embeddings.shape[1] - 1)
@@ -304,18 +359,24 @@ class STVLMNetwork(nn.Module):
         pos = F.interpolate(spatial_pos, size=(gh, gw), mode="bilinear", align_corners=True)
         pos = pos.flatten(2).transpose(1, 2)
         pos = torch.cat([emb.position_embeddings[:, :1, :], pos], dim=1)
-        tokens = torch.cat([emb.cls_token.expand(batch, -1, -1), patches.flatten(2).transpose(1, 2)], dim=1)
+        tokens = torch.cat([emb.cls_token.expand(batch, -1, -1), patches], dim=1)
         return emb.dropout(tokens + pos)
 
-    def embed_text(self, x):
-        """Text stream before ViLT's text embedding: [prompt words, sensor tokens], (B, L, hidden)."""
+    def embed_text(self, x, time_of_day=None, day_of_week=None):
+        """Text stream before ViLT's text embedding, (B, L, hidden): the prompt words,
+        the calendar tokens (``calendar_form="tokens"``) and the sensor tokens."""
         words = self.backbone.embeddings.text_embeddings.word_embeddings(self.prompt_ids)
         words = words.unsqueeze(0).expand(x.shape[0], -1, -1)
-        sensors = self.temporal_encoder(x)
-        return torch.cat([words, sensors.to(words.dtype)], dim=1)
+        sensors = self.temporal_encoder(x).to(words.dtype)
+        if self.calendar_embedding is None:
+            return torch.cat([words, sensors], dim=1)
+        fields = self.calendar_embedding(time_of_day, day_of_week).to(words.dtype)  # (B, fields, hidden)
+        if self.calendar_form == "tokens":
+            return torch.cat([words, fields, sensors], dim=1)
+        return torch.cat([words, sensors + fields.sum(dim=1, keepdim=True)], dim=1)
 
     # -- forward -----------------------------------------------------------------------
-    def forward(self, x, images):
+    def forward(self, x, images, time_of_day=None, day_of_week=None):
         """Forecast.
 
         Parameters
@@ -325,6 +386,9 @@ class STVLMNetwork(nn.Module):
         images : torch.Tensor of shape (B, 3, n, n)
             S2I images in [0, 1], ``N <= n <= image_size``, top-left
             aligned; only the ``N x N`` block is read (the rest is padding).
+        time_of_day, day_of_week : torch.LongTensor of shape (B,), optional
+            Slot and weekday (0 = Monday) of each window's last history step; read
+            only with a calendar.
 
         Returns
         -------
@@ -336,9 +400,8 @@ class STVLMNetwork(nn.Module):
         images = images.to(dtype)
         batch = x.shape[0]
 
-        mixed = self.mix_image(images)
-        image_embeds = self.embed_image(mixed)
-        text_embeds = self.embed_text(x)
+        image_embeds = self._embed_mixed_image(images)
+        text_embeds = self.embed_text(x, time_of_day, day_of_week)
         device = text_embeds.device
         attention_mask = torch.ones(batch, self.n_text_tokens, dtype=torch.long, device=device)
         pixel_mask = torch.ones(batch, image_embeds.shape[1], dtype=torch.long, device=device)
@@ -353,61 +416,15 @@ class STVLMNetwork(nn.Module):
         )
         saf = self.saf
         if saf is not None and self.padconv is not None:
-            bias = self.padconv(mixed)
-            with saf.sensor_bias(bias, self.n_prompt_tokens):
+            n = self.n_nodes
+            bias = self.padconv(images[:, :, :n, :n], mix=self.w_af.weight)  # = padconv(mix_image(images))
+            with saf.sensor_bias(bias, self.sensor_offset):
                 out = self.backbone(**kwargs)
         else:
             out = self.backbone(**kwargs)
-        sensors = out.last_hidden_state[:, self.n_prompt_tokens : self.n_text_tokens]
+        sensors = out.last_hidden_state[:, self.sensor_offset : self.n_text_tokens]
         return self.head(sensors)
 
 
 def _shape(value):
     return tuple(value.shape) if hasattr(value, "shape") else type(value).__name__
-
-
-_GROUPS = ("lora", "temporal_encoder", "w_af", "padconv", "positions", "head", "other")
-
-
-def _group_of(name):
-    if "lora_" in name:
-        return "lora"
-    if name.endswith("position_embeddings.extra"):
-        return "positions"
-    for group in ("temporal_encoder", "w_af", "padconv", "head"):
-        if name.startswith(group + "."):
-            return group
-    return "other"
-
-
-def trainable_parameter_summary(net):
-    """Trainable parameter counts of an :class:`STVLMNetwork`, by component.
-
-    Parameters
-    ----------
-    net : STVLMNetwork
-
-    Returns
-    -------
-    dict[str, int]
-        Keys ``lora``, ``temporal_encoder``, ``w_af``, ``padconv`` (conv and
-        scale), ``positions`` (new text position rows), ``head``, ``other``
-        (anything else that requires grad; 0 for a network as built) and
-        ``total``.
-
-    Examples
-    --------
-    >>> from transformers import ViltConfig
-    >>> from stvlm.network import STVLMNetwork, trainable_parameter_summary
-    >>> cfg = ViltConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-    ...                  intermediate_size=64, image_size=32, patch_size=8, vocab_size=1000)
-    >>> net = STVLMNetwork.from_backbone(cfg, n_nodes=10, history=12, horizon=3, lora_r=2)
-    >>> trainable_parameter_summary(net)["lora"]  # 2 layers x (query, key) x r * (32 + 32)
-    512
-    """
-    counts = dict.fromkeys(_GROUPS, 0)
-    for name, param in net.named_parameters():
-        if param.requires_grad:
-            counts[_group_of(name)] += param.numel()
-    counts["total"] = sum(counts[g] for g in _GROUPS)
-    return counts

@@ -1,0 +1,140 @@
+"""Choose settings on validation data: fit variants of a model on a protocol's fit
+period (or its few-shot part) and record each fit's *validation* MAE, never a test
+figure.
+
+Each fit holds out the last ``validation_fraction`` (20 %) of its own windows, after a
+gap, exactly as in ``stvlm benchmark``; ``best_score_`` (the negative validation MAE of
+the restored epoch) is what is compared. The test windows are not read: this script
+never calls ``predict`` on them. Rows go to ``benchmarks/results/tuning.jsonl``; a
+(protocol, setting, model, variant, seed) already there is skipped, so runs resume.
+
+    python benchmarks/tune.py --protocol pems08-tail --model stvlm --variants level,change --settings full
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: Variants by model: constructor overrides on top of the benchmark's ``cpu`` preset.
+VARIANTS = {
+    "stvlm": {
+        "level": dict(calendar=None, output="level"),
+        "change": dict(calendar=None, output="change"),
+        "level+tod": dict(calendar="time-of-day", output="level"),
+        "change+tod": dict(calendar="time-of-day", output="change"),
+        "change+tod-tokens": dict(calendar="time-of-day", calendar_form="tokens", output="change"),
+        "change+tod+dow": dict(calendar="time-of-day+day-of-week", output="change"),
+        "change+tod+dow-tokens": dict(calendar="time-of-day+day-of-week", calendar_form="tokens", output="change"),
+        "change+tod-e30": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6, lr_patience=2),
+        "change+tod-e30-lr4": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6, lr_patience=2,
+                                   learning_rate=4e-3),
+    },
+    "stid": {
+        "level": dict(output="level"),
+        "change": dict(output="change"),
+        "change+dow": dict(output="change", dow_dim=32),
+        "level+dow": dict(output="level", dow_dim=32),
+    },
+    "lstm": {
+        "level": dict(output="level"),
+        "change": dict(output="change"),
+    },
+}
+
+
+def _last_value_on_validation(est, series):
+    """The naive forecast's MAE on the very validation windows the fit held out."""
+    from stvlm.data import as_windows, chronological_split
+    from stvlm.metrics import masked_mae
+
+    windows = as_windows(series, history=est.history, horizon=est.horizon)
+    _, val = chronological_split(windows, est.validation_fraction)
+    naive = np.repeat(val.filled()[:, -1:, :], est.horizon, axis=1)
+    return float(masked_mae(val.y, naive, null_value=est.null_value, threshold=est.threshold))
+
+
+def run(protocol, model, variants, settings, seeds, out, overrides=None):
+    import torch
+
+    from stvlm.benchmark import _fit_rows, _make_model
+    from stvlm.datasets import load_protocol
+
+    p = load_protocol(protocol)
+    out = Path(out)
+    done = set()
+    if out.exists():
+        for line in out.read_text().splitlines():
+            r = json.loads(line)
+            done.add((r["protocol"], r["setting"], r["model"], r["variant"], r["seed"]))
+    for setting in settings:
+        for variant in variants:
+            for seed in seeds:
+                key = (p.name, setting, model, variant, seed)
+                if key in done:
+                    continue
+                params = {**VARIANTS[model][variant], **(overrides or {})}
+                est = _make_model(model, "cpu", setting, seed, p, {model: params})
+                t0 = time.perf_counter()
+                est.fit(_fit_rows(p, setting))
+                hist = est.loss_history_
+                row = dict(
+                    protocol=p.name, setting=setting, model=model, variant=variant, seed=seed,
+                    val_mae=-est.best_score_, best_epoch=est.best_epoch_, epochs=len(hist),
+                    fit_seconds=round(time.perf_counter() - t0, 1),
+                    seconds_per_epoch=round(float(np.median([r["seconds"] for r in hist])), 2),
+                    val_curve=[round(r["val_loss"], 3) for r in hist], threads=torch.get_num_threads(),
+                    params={k: v for k, v in params.items()},
+                    finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                )
+                row["last_value_val_mae"] = _last_value_on_validation(est, _fit_rows(p, setting))
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with open(out, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(f"{p.name} {setting} {model} {variant} seed {seed}: val MAE {row['val_mae']:.3f} "
+                      f"(best epoch {row['best_epoch']}/{row['epochs']}, {row['seconds_per_epoch']} s/epoch; "
+                      f"last value {row['last_value_val_mae']:.3f})", flush=True)
+
+
+def summary(path):
+    """A markdown table of the rows in ``path``: mean validation MAE per variant (and seeds)."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["protocol"], r["setting"], r["model"], r["variant"]), []).append(r)
+    lines = ["| protocol | setting | model | variant | validation MAE | last value (same windows) | best epoch / epochs | s/epoch | seeds |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (proto, setting, model, variant), rs in groups.items():
+        val = np.mean([r["val_mae"] for r in rs])
+        sd = f" ± {np.std([r['val_mae'] for r in rs], ddof=1):.2f}" if len(rs) > 1 else ""
+        epochs = ", ".join(f"{r['best_epoch']}/{r['epochs']}" for r in rs)
+        lines.append(f"| {proto} | {setting} | {model} | {variant} | {val:.2f}{sd} | {rs[0]['last_value_val_mae']:.2f} "
+                     f"| {epochs} | {np.median([r['seconds_per_epoch'] for r in rs]):.1f} | {len(rs)} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--protocol", default="pems08-tail")
+    ap.add_argument("--model", default="stvlm", choices=sorted(VARIANTS))
+    ap.add_argument("--variants", help="comma-separated names of VARIANTS[model]")
+    ap.add_argument("--summary", action="store_true", help="print the table of --out and stop")
+    ap.add_argument("--settings", default="full")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "tuning.jsonl"))
+    args = ap.parse_args(argv)
+    if args.summary:
+        print(summary(args.out))
+        return
+    if not args.variants:
+        ap.error("--variants is required (or --summary)")
+    run(args.protocol, args.model, args.variants.split(","), args.settings.split(","),
+        [int(s) for s in args.seeds.split(",")], args.out)
+
+
+if __name__ == "__main__":
+    main()
