@@ -319,7 +319,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         --------
         >>> from stvlm import STVLMForecaster
         >>> STVLMForecaster.from_preset("cpu", random_state=0).max_epochs
-        12
+        30
         """
         return cls(**preset_params(name, **overrides))
 

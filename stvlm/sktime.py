@@ -326,7 +326,7 @@ class STVLMSktimeForecaster(BaseForecaster):
         --------
         >>> from stvlm.sktime import STVLMSktimeForecaster
         >>> STVLMSktimeForecaster.from_preset("cpu", random_state=0).max_epochs
-        12
+        30
         """
         return cls(**preset_params(name, **overrides))
 
