@@ -5,7 +5,7 @@ Kept free of torch, so that the estimator validates its parameters without impor
 
 from __future__ import annotations
 
-__all__ = ["CALENDARS", "CALENDAR_FORMS", "check_calendar", "resolve_calendar"]
+__all__ = ["CALENDARS", "CALENDAR_FORMS", "calendar_tensors", "check_calendar", "resolve_calendar"]
 
 #: What a window's calendar may tell the network (an extension beyond the paper).
 CALENDARS = (None, "time-of-day", "time-of-day+day-of-week")
@@ -58,3 +58,16 @@ def check_calendar(windows, calendar, steps_per_day, fitting=False):
             f"the windows carry the time of day in {windows.steps_per_day} slots per day, but the model "
             f"was fitted with {steps_per_day}."
         )
+
+
+def calendar_tensors(windows, idx, calendar, device):
+    """The calendar inputs of windows ``idx``: ``()``, ``(time_of_day,)`` or
+    ``(time_of_day, day_of_week)`` as long tensors on ``device``."""
+    if not calendar:
+        return ()
+    import torch
+
+    fields = [windows.time_of_day]
+    if calendar.endswith("day-of-week"):
+        fields.append(windows.day_of_week)
+    return tuple(torch.as_tensor(f[idx], dtype=torch.long, device=device) for f in fields)

@@ -16,17 +16,17 @@ import warnings
 import numpy as np
 
 from ._base import BaseWindowForecaster
-from .persistence import _SaveLoadMixin
+from ._calendar import CALENDAR_FORMS, CALENDARS, calendar_tensors, check_calendar, resolve_calendar
 from ._device import autocast
 from ._validation import check_positive_int, check_real
-from .kernels import SCALE_WINDOWS, correlation_channels, correlation_channels_torch, fit_dtw_scale
-from ._calendar import CALENDAR_FORMS, CALENDARS, check_calendar, resolve_calendar
+from ._window_images import batch_images, cache_images
+from .kernels import SCALE_WINDOWS, fit_dtw_scale
+from .persistence import _SaveLoadMixin
 from .presets import DEFAULT_BACKBONE, MODEL_PRESETS, preset_params
 
 __all__ = ["STVLMForecaster"]
 
 _PAIRS_PER_PIECE = 1 << 22  # sensor pairs (N^2 x windows) per piece of a training batch
-_IMAGE_CHUNK = 512  # windows per kernel call when caching a fit's images
 
 
 class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
@@ -413,15 +413,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         """Compute all images once (CPU, numba) when they fit in ``image_cache_mb``."""
         if windows.channels is not None or device.type != "cpu" or self.image is None:
             return
-        n, N = len(windows), windows.n_sensors
-        if n * 3 * N * N * 2 > self.image_cache_mb * 2**20:
-            return
-        X = windows.filled()
-        out = np.empty((n, 3, N, N), dtype=np.float16)
-        for s in range(0, n, _IMAGE_CHUNK):
-            e = s + _IMAGE_CHUNK
-            out[s:e] = correlation_channels(X[s:e], self.dtw_scale_, dtype=np.float16, check_input=False)
-        windows.channels = out
+        cache_images(windows, self.dtw_scale_, self.image_cache_mb)
 
     def _check_predict_data(self, windows):
         check_calendar(windows, getattr(self, "calendar_", None), getattr(self, "steps_per_day_", None))
@@ -441,21 +433,9 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         (x,) = super()._inputs(windows, idx, device)
         if self.image is None:  # the "w/o image" ablation
             images = torch.full((len(idx), 3, windows.n_sensors, windows.n_sensors), 0.5, device=device)
-        elif windows.channels is not None:
-            images = torch.as_tensor(np.asarray(windows.channels[idx], dtype=np.float32), device=device)
-        elif device.type == "cpu":
-            images = torch.as_tensor(
-                correlation_channels(windows.filled_batch(idx), self.dtw_scale_, check_input=False), device=device
-            )
         else:
-            images = correlation_channels_torch(windows.filled_batch(idx), self.dtw_scale_, device)
-        calendar = getattr(self, "calendar_", None)
-        if not calendar:
-            return x, images
-        tod = torch.as_tensor(windows.time_of_day[idx], dtype=torch.long, device=device)
-        if calendar != "time-of-day+day-of-week":
-            return x, images, tod
-        return x, images, tod, torch.as_tensor(windows.day_of_week[idx], dtype=torch.long, device=device)
+            images = batch_images(windows, idx, self.dtw_scale_, device)
+        return (x, images, *calendar_tensors(windows, idx, getattr(self, "calendar_", None), device))
 
     def _output_layer(self, module):
         return module.head.out

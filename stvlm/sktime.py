@@ -12,6 +12,8 @@ Importing this module needs sktime; ``import stvlm`` does not.
 
 from __future__ import annotations
 
+import inspect
+
 __all__ = ["STVLMSktimeForecaster"]
 __author__ = ["stvlm developers"]
 
@@ -25,38 +27,8 @@ from .presets import DEFAULT_BACKBONE, preset_params
 
 # Constructor parameters passed through to the engine unchanged. ``horizon`` is not
 # one of them: it comes from the forecasting horizon ``fh`` given to ``fit``.
-_ENGINE_PARAMS = (
-    "history",
-    "backbone",
-    "fusion",
-    "finetune",
-    "image",
-    "lora_r",
-    "lora_alpha",
-    "batch_size",
-    "max_epochs",
-    "learning_rate",
-    "patience",
-    "lr_patience",
-    "lr_factor",
-    "validation_fraction",
-    "image_size",
-    "encoder_hidden",
-    "decoder_hidden",
-    "null_value",
-    "threshold",
-    "device",
-    "precision",
-    "image_cache_mb",
-    "calendar",
-    "calendar_form",
-    "steps_per_day",
-    "start",
-    "output",
-    "random_state",
-    "verbose",
-    "callbacks",
-)
+# Every engine parameter but horizon (which fh sets in fit), in the engine's order.
+_ENGINE_PARAMS = tuple(p for p in inspect.signature(STVLMForecaster.__init__).parameters if p not in ("self", "horizon"))
 
 
 class STVLMSktimeForecaster(BaseForecaster):
