@@ -14,6 +14,7 @@ never calls ``predict`` on them. Rows go to ``benchmarks/results/tuning.jsonl``;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ VARIANTS = {
         "change+tod-tokens": dict(calendar="time-of-day", calendar_form="tokens", output="change"),
         "change+tod+dow": dict(calendar="time-of-day+day-of-week", output="change"),
         "change+tod+dow-tokens": dict(calendar="time-of-day+day-of-week", calendar_form="tokens", output="change"),
+        # output="change" without "epoch 0" (the loop's validate_initial off): the few-shot diagnosis
+        "change-noguard": dict(calendar=None, output="change", _no_initial=True),
         "change+tod-e30": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6, lr_patience=2),
         "change+tod-e30-lr4": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6, lr_patience=2,
                                    learning_rate=4e-3),
@@ -45,6 +48,24 @@ VARIANTS = {
         "change": dict(output="change"),
     },
 }
+
+
+@contextlib.contextmanager
+def _without_initial_validation(active):
+    """The shared loop without its "epoch 0" check (for the diagnosis only)."""
+    import stvlm.training as training
+
+    original = training.TrainingLoop
+    if active:
+        class Loop(original):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **{**kwargs, "validate_initial": False})
+
+        training.TrainingLoop = Loop
+    try:
+        yield
+    finally:
+        training.TrainingLoop = original
 
 
 def _last_value_on_validation(est, series):
@@ -78,9 +99,11 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None):
                 if key in done:
                     continue
                 params = {**VARIANTS[model][variant], **(overrides or {})}
+                no_initial = params.pop("_no_initial", False)
                 est = _make_model(model, "cpu", setting, seed, p, {model: params})
                 t0 = time.perf_counter()
-                est.fit(_fit_rows(p, setting))
+                with _without_initial_validation(no_initial):
+                    est.fit(_fit_rows(p, setting))
                 hist = est.loss_history_
                 row = dict(
                     protocol=p.name, setting=setting, model=model, variant=variant, seed=seed,

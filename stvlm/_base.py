@@ -221,6 +221,15 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         self.best_epoch_ = result.best_epoch
         self.best_score_ = -result.best_loss if np.isfinite(result.best_loss) else float("nan")
         self.interrupted_ = result.interrupted
+        if result.best_epoch == 0 and result.loss_history and val is not None and self._output() == "change":
+            warnings.warn(
+                f"no epoch beat the untrained model on the validation windows (MAE {result.best_loss:.4g}): "
+                "the model keeps its initial weights, which repeat each window's last value. With so "
+                "little data, or data whose validation part differs from its training part, that is "
+                "the best forecast training found.",
+                UserWarning,
+                stacklevel=3,
+            )
         self._warn_if_worse_than_the_mean(result.best_loss, train if val is None else val)
 
     def _warn_if_worse_than_the_mean(self, best_loss, windows):

@@ -188,7 +188,8 @@ def test_best_weights_are_restored(series):
 def test_early_stopping_stops_after_patience(series, monkeypatch):
     losses = iter([5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9, 5.0])
     monkeypatch.setattr(TrainingLoop, "evaluate", lambda self, *a: next(losses))
-    model = tiny_model(max_epochs=8, patience=3).fit(series[:200])
+    # output="level": no "epoch 0" evaluation (tests/test_training.py covers it)
+    model = tiny_model(max_epochs=8, patience=3, output="level").fit(series[:200])
     assert len(model.loss_history_) == 5  # best at 2, then 3 epochs without gain
     assert model.best_epoch_ == 2
 
@@ -212,7 +213,7 @@ def test_ctrl_c_keeps_best_weights(series, monkeypatch):
         return original(self, *args)
 
     monkeypatch.setattr(TrainingLoop, "evaluate", interrupt_on_third)
-    model = tiny_model(max_epochs=10)
+    model = tiny_model(max_epochs=10, output="level")  # every evaluate call is an epoch's
     with pytest.warns(UserWarning, match="interrupted"):
         model.fit(series[:200])
     assert model.interrupted_

@@ -360,4 +360,8 @@ def test_a_near_constant_sensor_is_flat_relative_to_the_data():
 
 def test_a_learning_rate_that_learns_nothing_warns(series):
     with pytest.warns(UserWarning, match="training failed to learn"):
-        tiny(learning_rate=1e4, max_epochs=3).fit(series)
+        tiny(learning_rate=1e4, max_epochs=3, output="level").fit(series)
+    # Forecasting the change, training that only hurts keeps the last-value forecast, and says so.
+    with pytest.warns(UserWarning, match="no epoch beat the untrained model"):
+        model = tiny(learning_rate=1e4, max_epochs=3).fit(series)
+    assert model.best_epoch_ == 0
