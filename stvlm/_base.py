@@ -194,6 +194,9 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         def forward(inputs):
             return self._scaled_forecast(module, inputs, device).float() * self.std_ + self.mean_
 
+        # With output="change" the untrained model is the naive forecast: score it first.
+        validate_initial = self._output() == "change"
+
         def source(windows):
             return None if windows is None else (lambda idx: self._batch(windows, idx, device))
 
@@ -212,7 +215,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             verbose=self.verbose,
             desc=f"{type(self).__name__} fit",
             micro_batch_size=self._micro_batch_size(batch_size),
-            validate_initial=self._output() == "change",  # the untrained model is the naive forecast
+            validate_initial=validate_initial,
         )
         result = loop.fit(
             module, source(train), len(train), source(val), 0 if val is None else len(val), rng=rng, owner=self
@@ -221,7 +224,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         self.best_epoch_ = result.best_epoch
         self.best_score_ = -result.best_loss if np.isfinite(result.best_loss) else float("nan")
         self.interrupted_ = result.interrupted
-        if result.best_epoch == 0 and result.loss_history and val is not None and self._output() == "change":
+        if validate_initial and result.best_epoch == 0 and result.loss_history and val is not None:
             warnings.warn(
                 f"no epoch beat the untrained model on the validation windows (MAE {result.best_loss:.4g}): "
                 "the model keeps its initial weights, which repeat each window's last value. With so "

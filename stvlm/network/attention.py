@@ -193,13 +193,7 @@ class SAFSelfAttention(nn.Module):
         scores = torch.matmul(query_layer, key_layer.transpose(-1, -2))
         bias = self.bias
         if bias is not None:
-            n = bias.shape[-1]
-            o = self.bias_offset
-            if o < 0 or o + n > scores.shape[-1] or bias.shape[0] not in (1, scores.shape[0]):
-                raise ValueError(
-                    f"sensor bias of shape {tuple(bias.shape)} at offset {o} does not fit attention "
-                    f"scores of shape {tuple(scores.shape)}."
-                )
+            n, o = self._checked_bias_block(scores.shape[0], scores.shape[-1])
             # in-place on the matmul output (not saved by autograd): only the block is touched
             scores[:, :, o : o + n, o : o + n] += bias.to(scores.dtype)
         scores = scores / math.sqrt(self.attention_head_size)
@@ -211,6 +205,16 @@ class SAFSelfAttention(nn.Module):
             scores = scores + attention_mask
         return scores
 
+    def _checked_bias_block(self, batch, length):
+        """Size and offset of the bias block, refused if it does not fit ``length`` tokens."""
+        n, o = self.bias.shape[-1], self.bias_offset
+        if o < 0 or o + n > length or self.bias.shape[0] not in (1, batch):
+            raise ValueError(
+                f"sensor bias of shape {tuple(self.bias.shape)} at offset {o} does not fit attention "
+                f"over {length} tokens."
+            )
+        return n, o
+
     def _fused(self, q, k, v, attention_mask):
         """The same attention through ``scaled_dot_product_attention`` (2-3x faster on a
         CPU than the explicit softmax); the bias enters as part of its additive mask."""
@@ -219,12 +223,8 @@ class SAFSelfAttention(nn.Module):
             mask = torch.zeros_like(mask, dtype=q.dtype).masked_fill(~mask, torch.finfo(q.dtype).min)
         bias = self.bias
         if bias is not None:
-            n, o, length = bias.shape[-1], self.bias_offset, q.shape[-2]
-            if o < 0 or o + n > length or bias.shape[0] not in (1, q.shape[0]):
-                raise ValueError(
-                    f"sensor bias of shape {tuple(bias.shape)} at offset {o} does not fit attention "
-                    f"over {length} tokens."
-                )
+            length = q.shape[-2]
+            n, o = self._checked_bias_block(q.shape[0], length)
             full = q.new_zeros(max(bias.shape[0], q.shape[0]), q.shape[1], length, length)
             full[:, :, o : o + n, o : o + n] = bias.to(q.dtype) / math.sqrt(self.attention_head_size)
             mask = full if mask is None else full + mask.to(q.dtype)
