@@ -36,6 +36,11 @@ VARIANTS = {
         "change+tod-e30": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6, lr_patience=2),
         "change+tod-e30-lr4": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6, lr_patience=2,
                                    learning_rate=4e-3),
+        # the cosine schedule of the shared loop: decays to ~0 at the 30-epoch cap
+        "change+tod-e30-cos2": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
+                                    lr_schedule="cosine", learning_rate=2e-3),
+        "change+tod-e30-cos4": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
+                                    lr_schedule="cosine", learning_rate=4e-3),
     },
     "stid": {
         "level": dict(output="level"),

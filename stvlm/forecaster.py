@@ -75,6 +75,10 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         ``ReduceLROnPlateau`` patience (the factor is ``lr_factor``).
     lr_factor : float, default=0.5
         Factor of ``ReduceLROnPlateau``.
+    lr_schedule : {"plateau", "cosine"}, default="plateau"
+        ``"plateau"``: ``ReduceLROnPlateau`` on the validation loss (``lr_patience``,
+        ``lr_factor``). ``"cosine"``: the rate decays from ``learning_rate`` to near zero
+        over ``max_epochs`` (:class:`stvlm.training.TrainingLoop`).
     validation_fraction : float, default=0.2
         Chronological share of the training windows held out for early stopping and
         the plateau schedule (the last ones). ``0`` disables validation: the training
@@ -248,6 +252,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         patience=30,
         lr_patience=10,
         lr_factor=0.5,
+        lr_schedule="plateau",
         validation_fraction=0.2,
         image_size=None,
         encoder_hidden=64,
@@ -280,6 +285,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         self.patience = patience
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor
+        self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.image_size = image_size
         self.encoder_hidden = encoder_hidden

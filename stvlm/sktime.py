@@ -76,6 +76,10 @@ class STVLMSktimeForecaster(BaseForecaster):
         ``ReduceLROnPlateau`` patience.
     lr_factor : float, default=0.5
         ``ReduceLROnPlateau`` factor.
+    lr_schedule : {"plateau", "cosine"}, default="plateau"
+        ``"plateau"``: ``ReduceLROnPlateau`` on the validation loss (``lr_patience``,
+        ``lr_factor``). ``"cosine"``: the rate decays from ``learning_rate`` to near zero
+        over ``max_epochs`` (:class:`stvlm.training.TrainingLoop`).
     validation_fraction : float, default=0.2
         Chronological share of the training windows held out for early stopping;
         ``0`` trains on all windows (the training loss then drives early stopping).
@@ -228,6 +232,7 @@ class STVLMSktimeForecaster(BaseForecaster):
         patience=30,
         lr_patience=10,
         lr_factor=0.5,
+        lr_schedule="plateau",
         validation_fraction=0.2,
         image_size=None,
         encoder_hidden=64,
@@ -259,6 +264,7 @@ class STVLMSktimeForecaster(BaseForecaster):
         self.patience = patience
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor
+        self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.image_size = image_size
         self.encoder_hidden = encoder_hidden

@@ -1,8 +1,8 @@
 """One training loop for every trained model of stvlm.
 
 :class:`TrainingLoop` fits a torch module on batches of windows: Adam,
-``ReduceLROnPlateau`` on the validation loss (the training loss without validation),
-early stopping with the best weights restored, Ctrl-C keeping the best weights, a tqdm
+``ReduceLROnPlateau`` on the validation loss (the training loss without validation) or a
+cosine decay over the epoch cap, early stopping with the best weights restored, Ctrl-C keeping the best weights, a tqdm
 bar, one record per epoch and optional user callbacks. Its loss,
 :func:`masked_mae_loss`, masks targets with :func:`stvlm.metrics.target_mask`, the rule
 of every metric, so a model trains on exactly the values it is scored on.
@@ -25,7 +25,10 @@ from . import distributed
 from ._progress import progress
 from .metrics import target_mask
 
-__all__ = ["TrainingLoop", "TrainingResult", "masked_mae_loss", "predict_in_batches"]
+__all__ = ["LR_SCHEDULES", "TrainingLoop", "TrainingResult", "masked_mae_loss", "predict_in_batches"]
+
+#: Learning-rate schedules of :class:`TrainingLoop`.
+LR_SCHEDULES = ("plateau", "cosine")
 
 #: Training whose last epoch's loss exceeds the first's by this factor is said to diverge.
 DIVERGENCE_FACTOR = 10.0
@@ -101,7 +104,7 @@ class TrainingResult:
 
 
 class TrainingLoop:
-    """Adam, plateau schedule, early stopping and best weights, for any module.
+    """Adam, a learning-rate schedule, early stopping and best weights, for any module.
 
     Parameters
     ----------
@@ -125,6 +128,12 @@ class TrainingLoop:
     micro_batch_size : int or None, default=None
         Run each batch in pieces of at most this many windows, their gradients added up
         to the batch's (the same step, less activation memory); ``None``: whole batches.
+    lr_schedule : {"plateau", "cosine"}, default="plateau"
+        ``"plateau"``: ``ReduceLROnPlateau`` (``lr_patience``, ``lr_factor``) on the
+        monitored loss. ``"cosine"``: epoch ``e`` (from 1) trains at
+        ``learning_rate * (1 + cos(pi * (e - 1) / max_epochs)) / 2``, reaching near zero at
+        the cap whatever the losses do — for a fixed epoch budget that a plateau would
+        not decay within (``lr_patience`` and ``lr_factor`` are then unused).
     validate_initial : bool, default=False
         Score the initial weights on the validation windows first, as "epoch 0": when
         no epoch beats them, they are what is kept (``best_epoch == 0``). For models
@@ -164,8 +173,11 @@ class TrainingLoop:
         verbose=0,
         desc="fit",
         micro_batch_size=None,
+        lr_schedule="plateau",
         validate_initial=False,
     ):
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}.")
         self.forward = forward
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -181,6 +193,7 @@ class TrainingLoop:
         self.desc = desc
         self.micro_batch_size = micro_batch_size
         self.validate_initial = validate_initial
+        self.lr_schedule = lr_schedule
 
     # ------------------------------------------------------------------ steps
     def batch_loss(self, source, idx):
@@ -274,6 +287,9 @@ class TrainingLoop:
                 raise _NonFiniteLoss("validation", total / count)
         return total / count if count else math.nan
 
+    def _cosine_lr(self, epoch):
+        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / self.max_epochs))
+
     # ------------------------------------------------------------------ loop
     def fit(self, module, train, n_train, val=None, n_val=0, *, rng, owner=None):
         """Train ``module`` in place; restore the best weights.
@@ -319,13 +335,17 @@ class TrainingLoop:
                     result.best_loss = initial
             for epoch in range(1, self.max_epochs + 1):
                 t0 = time.perf_counter()
+                if self.lr_schedule == "cosine":
+                    for group in optimizer.param_groups:
+                        group["lr"] = self._cosine_lr(epoch)
                 train_loss = self.train_epoch(module, optimizer, train, n_train, rng)
                 val_loss = self.evaluate(module, val, n_val) if n_val else math.nan
                 monitor = val_loss if n_val else train_loss
-                scheduler.step(monitor)
+                lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained at
+                if self.lr_schedule == "plateau":
+                    scheduler.step(monitor)
                 record = dict(
-                    epoch=epoch, train_loss=train_loss, val_loss=val_loss,
-                    lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - t0,
+                    epoch=epoch, train_loss=train_loss, val_loss=val_loss, lr=lr, seconds=time.perf_counter() - t0,
                 )
                 result.loss_history.append(record)
                 if monitor < result.best_loss:

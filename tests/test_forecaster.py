@@ -202,6 +202,17 @@ def test_plateau_schedule_halves_learning_rate(series, monkeypatch):
     assert lrs[-1] == pytest.approx(1e-3 * 0.5 ** (len(lrs) // 2), rel=1e-6) or lrs[-1] < 1e-3
 
 
+def test_cosine_schedule_reaches_the_loop(series, monkeypatch):
+    monkeypatch.setattr(TrainingLoop, "evaluate", lambda self, *a: 1.0)
+    model = tiny_model(max_epochs=3, patience=10, learning_rate=1e-3, lr_schedule="cosine").fit(series[:200])
+    assert [h["lr"] for h in model.loss_history_] == pytest.approx([1e-3, 0.75e-3, 0.25e-3])
+
+
+def test_unknown_lr_schedule_is_a_clear_error(series):
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        tiny_model(lr_schedule="step").fit(series[:200])
+
+
 def test_ctrl_c_keeps_best_weights(series, monkeypatch):
     calls = {"n": 0}
     original = TrainingLoop.evaluate

@@ -146,8 +146,36 @@ def test_loop_restores_the_best_weights_and_halves_the_rate():
     assert result.best_epoch == 2 and len(result.loss_history) == 5  # 3 epochs without gain
     torch.testing.assert_close(net.weight.detach(), snapshots[1])  # epoch 2's weights
     lrs = [r["lr"] for r in result.loss_history]
-    # ReduceLROnPlateau(patience=1) halves after 2 epochs without gain (3, 4), then waits again.
-    assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05])
+    # Each record holds the rate its epoch trained at: ReduceLROnPlateau(patience=1) halves
+    # after 2 epochs without gain (3, 4), so epoch 5 trains at half.
+    assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.1, 0.05])
+
+
+def test_cosine_schedule_decays_over_the_epoch_cap_whatever_the_losses():
+    torch.manual_seed(0)
+    x = torch.linspace(0, 1, 40)[:, None]
+    y = 2 * x
+    net = torch.nn.Linear(1, 1)
+    seen = []
+
+    class Loop(TrainingLoop):
+        def train_epoch(self, module, optimizer, source, n, rng):
+            seen.append(optimizer.param_groups[0]["lr"])
+            return super().train_epoch(module, optimizer, source, n, rng)
+
+    loop = Loop(lambda inp: net(*inp), max_epochs=4, batch_size=8, learning_rate=0.1,
+                patience=10, lr_patience=0, lr_factor=0.01, lr_schedule="cosine")
+    src = lambda idx: ((x[idx],), y[idx])  # noqa: E731
+    result = loop.fit(net, src, 40, src, 40, rng=np.random.default_rng(0))
+    expected = [0.1, 0.1 * (1 + 2**-0.5) / 2, 0.05, 0.1 * (1 - 2**-0.5) / 2]  # (1 + cos(pi e / 4)) / 2
+    assert seen == pytest.approx(expected)
+    assert [r["lr"] for r in result.loss_history] == pytest.approx(expected)
+
+
+def test_unknown_lr_schedule_is_refused():
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        TrainingLoop(lambda inp: inp, max_epochs=1, batch_size=1, learning_rate=0.1, patience=1,
+                     lr_patience=1, lr_factor=0.5, lr_schedule="linear")
 
 
 def test_validate_initial_keeps_the_initial_weights_when_no_epoch_beats_them():

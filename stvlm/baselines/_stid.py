@@ -61,6 +61,10 @@ class STIDForecaster(_NeuralWindowForecaster):
         ``ReduceLROnPlateau`` patience.
     lr_factor : float, default=0.5
         ``ReduceLROnPlateau`` factor.
+    lr_schedule : {"plateau", "cosine"}, default="plateau"
+        ``"plateau"``: ``ReduceLROnPlateau`` on the validation loss (``lr_patience``,
+        ``lr_factor``). ``"cosine"``: the rate decays from ``learning_rate`` to near zero
+        over ``max_epochs`` (:class:`stvlm.training.TrainingLoop`).
     validation_fraction : float, default=0.2
         Chronological share of the windows held out for early stopping (``0``: none).
     null_value : float or None, default=0.0
@@ -150,6 +154,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         patience=15,
         lr_patience=5,
         lr_factor=0.5,
+        lr_schedule="plateau",
         validation_fraction=0.2,
         null_value=0.0,
         threshold=None,
@@ -176,6 +181,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         self.patience = patience
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor
+        self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.null_value = null_value
         self.threshold = threshold
