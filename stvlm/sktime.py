@@ -59,10 +59,8 @@ class STVLMSktimeForecaster(BaseForecaster):
         ``None``: the paper's "w/o FT" ablation (backbone frozen, no LoRA).
     image : {"s2i", None}, default="s2i"
         ``None``: the "w/o image" ablation (a constant image for every window).
-    lora_r : int, default=8
-        LoRA rank.
-    lora_alpha : float, default=16
-        LoRA scaling numerator.
+    lora_r, lora_alpha : int, float, default=8, 16
+        LoRA rank and scaling numerator.
     batch_size : int, default=32
         Windows per optimisation step (clipped, with a warning, to the number of
         training windows).
@@ -72,14 +70,10 @@ class STVLMSktimeForecaster(BaseForecaster):
         Adam learning rate.
     patience : int, default=30
         Early-stopping patience in epochs; the best weights are restored.
-    lr_patience : int, default=10
-        ``ReduceLROnPlateau`` patience.
-    lr_factor : float, default=0.5
-        ``ReduceLROnPlateau`` factor.
+    lr_patience, lr_factor : int, float, default=10, 0.5
+        ``ReduceLROnPlateau`` patience and factor (``lr_schedule="plateau"``).
     lr_schedule : {"plateau", "cosine"}, default="plateau"
-        ``"plateau"``: ``ReduceLROnPlateau`` on the validation loss (``lr_patience``,
-        ``lr_factor``). ``"cosine"``: the rate decays from ``learning_rate`` to near zero
-        over ``max_epochs`` (:class:`stvlm.training.TrainingLoop`).
+        Or a cosine decay to near zero over ``max_epochs``.
     validation_fraction : float, default=0.2
         Chronological share of the training windows held out for early stopping;
         ``0`` trains on all windows (the training loss then drives early stopping).
