@@ -46,11 +46,13 @@ VARIANTS = {
         "level": dict(output="level"),
         "change": dict(output="change"),
         "change+dow": dict(output="change", dow_dim=32),
+        "change-cos": dict(output="change", lr_schedule="cosine"),
         "level+dow": dict(output="level", dow_dim=32),
     },
     "lstm": {
         "level": dict(output="level"),
         "change": dict(output="change"),
+        "change-cos": dict(output="change", lr_schedule="cosine"),
     },
 }
 
