@@ -147,6 +147,20 @@ def test_api_md_is_up_to_date():
         )
 
 
+def test_results_tables_are_the_committed_rows(tmp_path):
+    """docs/results.md shows each benchmarks/results/NAME.md table after its marker, and
+    the sync script would notice a row edited by hand."""
+    spec = importlib.util.spec_from_file_location("sync_tables", ROOT / "benchmarks" / "sync_tables.py")
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    text = (DOCS / "results.md").read_text(encoding="utf-8")
+    assert text.count("<!-- table:") >= 3
+    assert sync.synced(text) == text, "run `python benchmarks/sync_tables.py`"
+    (tmp_path / "t.md").write_text("**t**\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    doc = "x\n<!-- table:t -->\n| a | b |\n|---|---|\n| 1 | 3 |\n\ny\n"
+    assert sync.synced(doc, tmp_path) == "x\n<!-- table:t -->\n| a | b |\n|---|---|\n| 1 | 2 |\n\ny\n"
+
+
 def test_api_md_has_every_public_object_with_its_signature():
     text = (DOCS / "api.md").read_text(encoding="utf-8")
     for qualname, obj in OBJECTS:
