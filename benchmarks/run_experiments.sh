@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The experiments of docs/results.md (cpu preset, a 2-core machine), after #12. Two queues
-# run side by side, one thread each: ST-VLM (A) and the baselines (B). Resumable: rows
-# already in benchmarks/results/<protocol>.csv are skipped, so a queue can be stopped and
-# restarted. The rows from before #12 are in benchmarks/results/before-12/.
+# The experiments of docs/results.md (cpu preset, a 2-core machine), after #12. ST-VLM (A)
+# runs alone with 2 threads, so its fit seconds are the preset's time; the baselines (B)
+# take one thread each and may run beside other work. Resumable: rows already in
+# benchmarks/results/<protocol>.csv are skipped, so a queue can be stopped and restarted.
+# The rows from before #12 are in benchmarks/results/before-12/, ST-VLM's rows of the
+# plateau preset in benchmarks/results/plateau-preset/.
 #
-#   bash benchmarks/run_experiments.sh        # both queues, waits for them
+#   bash benchmarks/run_experiments.sh        # A, then B
 #   bash benchmarks/run_experiments.sh A      # one queue
-#   bash benchmarks/run_experiments.sh timing # the 2-thread fit time of the cpu preset, alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B="stvlm benchmark --preset cpu --results-dir benchmarks/results"
@@ -14,7 +15,7 @@ FEW=few-shot-0.05,few-shot-0.1,few-shot-0.2
 BASE=stid,lstm,last-value,historical-average,seasonal-naive
 
 queue_a() {
-  export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+  export OMP_NUM_THREADS=2 NUMBA_NUM_THREADS=2
   $B --protocol pems08-tail --models stvlm --seeds 0,1,2
   $B --protocol pems08-tail --models stvlm --settings $FEW --seeds 0,1,2
   $B --protocol sz-taxi --models stvlm --seeds 0,1,2
@@ -33,13 +34,8 @@ queue_b() {
   done
 }
 
-timing() {  # on a quiet machine, 2 threads: the fit time the cpu preset promises
-  stvlm benchmark --preset cpu --results-dir benchmarks/results/timing --protocol pems08-tail --models stvlm,stid --seeds 0
-}
-
 case "${1:-all}" in
   A) queue_a ;;
   B) queue_b ;;
-  timing) timing ;;
-  all) queue_a & queue_b & wait ;;
+  all) queue_a; queue_b ;;
 esac

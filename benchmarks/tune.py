@@ -41,6 +41,10 @@ VARIANTS = {
                                     lr_schedule="cosine", learning_rate=2e-3),
         "change+tod-e30-cos4": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
                                     lr_schedule="cosine", learning_rate=4e-3),
+        # the cpu preset (cosine, 4e-3) with the library's LSTM widths instead of 32
+        "change+tod-e30-cos4-h64": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
+                                        lr_schedule="cosine", learning_rate=4e-3, encoder_hidden=64,
+                                        decoder_hidden=64),
     },
     "stid": {
         "level": dict(output="level"),
