@@ -2,10 +2,10 @@
 
 :class:`TrainingLoop` fits a torch module on batches of windows: Adam,
 ``ReduceLROnPlateau`` on the validation loss (the training loss without validation) or a
-cosine decay over the epoch cap, early stopping with the best weights restored, Ctrl-C keeping the best weights, a tqdm
-bar, one record per epoch and optional user callbacks. Its loss,
-:func:`masked_mae_loss`, masks targets with :func:`stvlm.metrics.target_mask`, the rule
-of every metric, so a model trains on exactly the values it is scored on.
+cosine decay over the epoch cap, early stopping with the best weights restored, Ctrl-C
+keeping the best weights, a tqdm bar, one record per epoch and optional user callbacks.
+Its loss, :func:`masked_mae_loss`, masks targets with :func:`stvlm.metrics.target_mask`,
+the rule of every metric, so a model trains on exactly the values it is scored on.
 
 An estimator plugs in by handing the loop two *batch sources* (training and
 validation) and a *forward* function: ``source(idx)`` returns the inputs and targets
