@@ -20,7 +20,7 @@ from ._validation import _as_float_array, check_positive_int, check_real, check_
 from .data import as_windows, chronological_split
 from .data._windows import check_sensors_have_data, check_value_range, constant_mae, finite_mean_std
 from .metrics import masked_mae
-from .training import LR_SCHEDULES
+from .training import _check_lr_schedule
 
 # torch draws initial weights and dropout masks from its global generators, which every
 # thread shares; fits hold this lock from seeding to the last epoch, so that a fit's
@@ -93,8 +93,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         check_real(self.learning_rate, "learning_rate", low=0, low_open=True)
         check_real(getattr(self, "weight_decay", 0.0), "weight_decay", low=0)
         check_real(self.lr_factor, "lr_factor", low=0, high=1, low_open=True, high_open=True)
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}.")
+        _check_lr_schedule(self.lr_schedule)  # before any work, not only when the loop starts
         check_real(self.validation_fraction, "validation_fraction", low=0, high=1, high_open=True)
         if self.null_value is not None:
             check_real(self.null_value, "null_value")

@@ -30,6 +30,11 @@ __all__ = ["LR_SCHEDULES", "TrainingLoop", "TrainingResult", "masked_mae_loss", 
 #: Learning-rate schedules of :class:`TrainingLoop`.
 LR_SCHEDULES = ("plateau", "cosine")
 
+
+def _check_lr_schedule(value):
+    if value not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {value!r}.")
+
 #: Training whose last epoch's loss exceeds the first's by this factor is said to diverge.
 DIVERGENCE_FACTOR = 10.0
 
@@ -176,8 +181,7 @@ class TrainingLoop:
         lr_schedule="plateau",
         validate_initial=False,
     ):
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}.")
+        _check_lr_schedule(lr_schedule)
         self.forward = forward
         self.max_epochs = max_epochs
         self.batch_size = batch_size
