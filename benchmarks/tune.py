@@ -45,6 +45,16 @@ VARIANTS = {
         "change+tod-e30-cos4-h64": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
                                         lr_schedule="cosine", learning_rate=4e-3, encoder_hidden=64,
                                         decoder_hidden=64),
+        # the cpu preset with STID's residual-MLP readout (width 128) for the LSTM decoder
+        "change+tod-e30-cos4-mlp": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
+                                        lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=128),
+        "change+tod-e30-cos4-mlp-e64": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
+                                            lr_schedule="cosine", learning_rate=4e-3, head="mlp",
+                                            decoder_hidden=128, encoder_hidden=64),
+        # ... and each sensor's input window joined to its backbone output (a skip past the backbone)
+        "change+tod-e30-cos4-mlpskip": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
+                                            lr_schedule="cosine", learning_rate=4e-3, head="mlp-skip",
+                                            decoder_hidden=128),
     },
     "stid": {
         "level": dict(output="level"),

@@ -89,8 +89,12 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         multiple of the patch size that holds every sensor if that is larger.
     encoder_hidden : int, default=64
         Width of the temporal LSTM encoder.
-    decoder_hidden : int, default=64
-        Width of the LSTM decoder head.
+    decoder_hidden : int, default=128
+        Width of the head: its MLP, or its LSTM with ``head="lstm"``.
+    head : {"mlp", "lstm"}, default="mlp"
+        ``"mlp"``: a residual MLP that reads out all ``horizon`` values at once (STID's
+        readout, an extension beyond the paper, chosen on validation data);
+        ``"lstm"``: the paper's LSTM decoder.
     null_value : float or None, default=0.0
         Target value treated as missing in the loss and in ``score`` (NaN always is).
     threshold : float or None, default=None
@@ -256,7 +260,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         validation_fraction=0.2,
         image_size=None,
         encoder_hidden=64,
-        decoder_hidden=64,
+        decoder_hidden=128,
+        head="mlp",
         null_value=0.0,
         threshold=None,
         device="auto",
@@ -290,6 +295,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         self.image_size = image_size
         self.encoder_hidden = encoder_hidden
         self.decoder_hidden = decoder_hidden
+        self.head = head
         self.null_value = null_value
         self.threshold = threshold
         self.device = device
@@ -337,6 +343,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
             check_positive_int(getattr(self, name), name)
         if self.fusion not in ("saf", None):
             raise ValueError(f"fusion must be 'saf' or None; got {self.fusion!r}.")
+        if self.head not in ("lstm", "mlp", "mlp-skip"):
+            raise ValueError(f"head must be 'lstm', 'mlp' or 'mlp-skip'; got {self.head!r}.")
         if self.finetune not in ("lora", None):
             raise ValueError(f"finetune must be 'lora' or None; got {self.finetune!r}.")
         if self.image not in ("s2i", None):
@@ -412,7 +420,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
             model, prompt_ids, n_sensors, self.history, self.horizon, fusion=self.fusion,
             finetune=self.finetune, lora_r=self.lora_r, lora_alpha=self.lora_alpha,
             encoder_hidden=self.encoder_hidden, decoder_hidden=self.decoder_hidden, image_size=image_size,
-            calendar=calendar, steps_per_day=steps_per_day, calendar_form=self.calendar_form,
+            calendar=calendar, steps_per_day=steps_per_day, calendar_form=self.calendar_form, head=self.head,
         )
 
     def _prepare(self, windows, device):

@@ -35,7 +35,7 @@ _FITTED = (
     "interrupted_", "loss_history_", "prompt_ids_", "backbone_config_", "calendar_", "steps_per_day_",
 )
 # Models saved before a parameter or fitted field existed: what they were fitted with.
-_LEGACY_PARAMS = dict(calendar=None, output="level")
+_LEGACY_PARAMS = dict(calendar=None, output="level", head="lstm")
 _LEGACY_FITTED = dict(calendar_=None, steps_per_day_=None)
 # What fixes the weights' shapes and meaning, recorded inside the weights file too (whose
 # sha256 the config holds), so that an edited config is caught.

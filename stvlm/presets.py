@@ -18,9 +18,10 @@ DEFAULT_BACKBONE = "dandelin/vilt-b32-mlm"
 #: measured defaults beyond the paper (calendar, ``output="change"``); its schedule was
 #: chosen on validation windows (docs/results.md): 12 epochs ended still improving, 30
 #: with the plateau schedule still improved at the cap, 30 with a cosine decay from 4e-3
-#: reach their best before it (epoch 25) and a validation MAE as low. ``"paper"`` is the
-#: paper's setting (pretrained ViLT-B/32, up to 100 epochs, no calendar, values
-#: forecast directly).
+#: reach their best before it (epoch 25) and a validation MAE as low; the residual-MLP
+#: head (width 128) in place of the LSTM decoder took validation MAE from 16.05 to 15.77
+#: and an epoch from 27.7 s to 23.0 s. ``"paper"`` is the paper's setting (pretrained
+#: ViLT-B/32, up to 100 epochs, no calendar, values forecast directly, LSTM decoder).
 MODEL_PRESETS = {
     "cpu": dict(
         backbone=dict(
@@ -34,14 +35,15 @@ MODEL_PRESETS = {
             vocab_size=1000,
         ),
         encoder_hidden=32,
-        decoder_hidden=32,
+        head="mlp",
+        decoder_hidden=128,
         max_epochs=30,
         patience=6,
         lr_schedule="cosine",
         learning_rate=4e-3,
     ),
-    # The paper's network: no calendar, values forecast directly.
-    "paper": dict(backbone=DEFAULT_BACKBONE, calendar=None, output="level"),
+    # The paper's network: no calendar, values forecast directly, an LSTM decoder.
+    "paper": dict(backbone=DEFAULT_BACKBONE, calendar=None, output="level", head="lstm", decoder_hidden=64),
 }
 
 

@@ -25,8 +25,6 @@ from .data import last_window, rows_needed, split_sizes
 from .forecaster import STVLMForecaster
 from .presets import DEFAULT_BACKBONE, preset_params
 
-# Constructor parameters passed through to the engine unchanged. ``horizon`` is not
-# one of them: it comes from the forecasting horizon ``fh`` given to ``fit``.
 # Every engine parameter but horizon (which fh sets in fit), in the engine's order.
 _ENGINE_PARAMS = tuple(p for p in inspect.signature(STVLMForecaster.__init__).parameters if p not in ("self", "horizon"))
 
@@ -81,8 +79,10 @@ class STVLMSktimeForecaster(BaseForecaster):
         Side of the backbone's images; ``None`` lets the engine choose.
     encoder_hidden : int, default=64
         Width of the temporal LSTM encoder.
-    decoder_hidden : int, default=64
-        Width of the LSTM decoder head.
+    decoder_hidden : int, default=128
+        Width of the head: its MLP, or its LSTM with ``head="lstm"``.
+    head : {"mlp", "lstm"}, default="mlp"
+        A residual MLP reading out every step at once, or the paper's LSTM decoder.
     null_value : float or None, default=0.0
         Target value treated as missing in the training loss (NaN always is).
     threshold : float or None, default=None
@@ -230,7 +230,8 @@ class STVLMSktimeForecaster(BaseForecaster):
         validation_fraction=0.2,
         image_size=None,
         encoder_hidden=64,
-        decoder_hidden=64,
+        decoder_hidden=128,
+        head="mlp",
         null_value=0.0,
         threshold=None,
         device="auto",
@@ -263,6 +264,7 @@ class STVLMSktimeForecaster(BaseForecaster):
         self.image_size = image_size
         self.encoder_hidden = encoder_hidden
         self.decoder_hidden = decoder_hidden
+        self.head = head
         self.null_value = null_value
         self.threshold = threshold
         self.device = device
@@ -443,15 +445,8 @@ class STVLMSktimeForecaster(BaseForecaster):
         params : list of dict
             Parameters to create testing instances of the class.
         """
-        tiny = dict(
-            hidden_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=4,
-            intermediate_size=64,
-            image_size=16,
-            patch_size=8,
-            vocab_size=500,
-        )
+        tiny = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+                    image_size=16, patch_size=8, vocab_size=500)
         common = dict(
             backbone=tiny,
             max_epochs=1,

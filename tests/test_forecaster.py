@@ -208,6 +208,20 @@ def test_cosine_schedule_reaches_the_loop(series, monkeypatch):
     assert [h["lr"] for h in model.loss_history_] == pytest.approx([1e-3, 0.75e-3, 0.25e-3])
 
 
+def test_mlp_head_trains_saves_and_loads(series, tmp_path):
+    from stvlm.network import LSTMDecoderHead, MLPHead
+
+    model = tiny_model(head="mlp", decoder_hidden=16).fit(series[:200])
+    assert isinstance(model.network_.head, MLPHead)
+    assert isinstance(tiny_model().fit(series[:200]).network_.head, LSTMDecoderHead)
+    X = series[200:212][None]
+    again = STVLMForecaster.load(model.save(tmp_path / "mlp"))
+    assert again.head == "mlp" and isinstance(again.network_.head, MLPHead)
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    with pytest.raises(ValueError, match="head must be 'lstm', 'mlp' or 'mlp-skip'"):
+        tiny_model(head="gru").fit(series[:200])
+
+
 def test_unknown_lr_schedule_is_a_clear_error(series):
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         tiny_model(lr_schedule="step").fit(series[:200])

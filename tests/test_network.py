@@ -68,7 +68,7 @@ def make_net(fusion="saf", finetune="lora", n_nodes=N, seed=0, backbone=None, **
         finetune=finetune,
         lora_r=R,
         encoder_hidden=ENC,
-        decoder_hidden=DEC,
+        decoder_hidden=kw.pop("decoder_hidden", DEC),
         **kw,
     )
 
@@ -574,6 +574,53 @@ def test_unrolled_decoder_equals_nn_lstm():
     seq = h.reshape(21, 1, HIDDEN).expand(-1, 5, -1)
     reference = head.out(head.lstm(seq)[0]).squeeze(-1).view(3, 7, 5).transpose(1, 2)
     torch.testing.assert_close(head(h), reference, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("skip", [0, 4])
+def test_mlp_head_is_a_residual_mlp_over_each_sensor(skip):
+    from stvlm.network import MLPHead
+
+    torch.manual_seed(0)
+    head = MLPHead(HIDDEN, horizon=5, width=16, num_layers=2, history=skip)
+    h = torch.randn(3, 7, HIDDEN)
+    x = torch.randn(3, skip, 7)
+    joined = torch.cat([h, x.transpose(1, 2)], dim=-1)  # the window's values after the vector
+    z = joined @ head.inp.weight.T + head.inp.bias
+    for block in head.blocks:
+        first, second = block[0], block[2]
+        z = z + (torch.relu(z @ first.weight.T + first.bias) @ second.weight.T + second.bias)
+    reference = (z @ head.out.weight.T + head.out.bias).transpose(1, 2)
+    torch.testing.assert_close(head(h, x), reference, rtol=1e-5, atol=1e-6)
+    # each sensor's forecast reads only that sensor's vector (and window)
+    h2 = h.clone()
+    h2[:, 3] += 1.0
+    changed = (head(h2, x) - head(h, x)).abs().amax(dim=(0, 1))
+    assert changed[3] > 0 and torch.count_nonzero(changed) == 1
+    if skip:
+        x2 = x.clone()
+        x2[:, :, 5] += 1.0
+        changed = (head(h, x2) - head(h, x)).abs().amax(dim=(0, 1))
+        assert changed[5] > 0 and torch.count_nonzero(changed) == 1
+        with pytest.raises(ValueError, match="input steps"):
+            head(h)
+
+
+def test_network_with_mlp_head():
+    from stvlm.network import MLPHead
+
+    net = make_net(head="mlp", decoder_hidden=24)
+    assert isinstance(net.head, MLPHead) and net.head.out.in_features == 24
+    x, images = inputs()
+    assert net(x, images).shape == (BATCH, HORIZON, N)
+    expected = HIDDEN * 24 + 24 + 2 * 2 * (24 * 24 + 24) + 24 * HORIZON + HORIZON
+    assert trainable_parameter_summary(net)["head"] == expected
+    skip = make_net(head="mlp-skip", decoder_hidden=24)
+    assert skip.head.inp.in_features == HIDDEN + HISTORY
+    assert skip(x, images).shape == (BATCH, HORIZON, N)
+    with pytest.raises(ValueError, match="head must be one of"):
+        make_net(head="gru")
+    with pytest.raises(ValueError, match="decoder_hidden"):
+        make_net(head="mlp", decoder_hidden=0)
 
 
 # ----------------------------------------------------------------------------- calendar

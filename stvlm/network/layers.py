@@ -3,7 +3,9 @@
 - :class:`ChannelMixing`: ``W_af``, the learnable 3x3 per-pixel mix of the S2I channels;
 - :class:`TemporalEncoder`: LSTM over each sensor's history, one token per sensor;
 - :class:`LSTMDecoderHead`: LSTM decoder from each sensor's backbone output to
-  ``horizon`` values;
+  ``horizon`` values (the paper's head);
+- :class:`MLPHead`: residual MLP from each sensor's backbone output to all ``horizon``
+  values at once (STID's readout; an extension);
 - :class:`CalendarEmbedding`: learned vectors of a window's time of day and weekday.
 """
 
@@ -13,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CalendarEmbedding", "ChannelMixing", "LSTMDecoderHead", "TemporalEncoder"]
+__all__ = ["CalendarEmbedding", "ChannelMixing", "LSTMDecoderHead", "MLPHead", "TemporalEncoder"]
 
 
 def _run_lstm(lstm, seq):
@@ -148,6 +150,64 @@ class LSTMDecoderHead(nn.Module):
             h = torch.sigmoid(o) * torch.tanh(c)
             outs.append(h)
         return torch.stack(outs, dim=1)
+
+
+class MLPHead(nn.Module):
+    """Residual MLP readout: each sensor's vector to all ``horizon`` values at once.
+
+    A linear map to ``width``, ``num_layers`` residual blocks
+    ``h + W2 relu(W1 h)`` and a linear map to ``horizon`` values — STID's readout, in
+    place of the paper's LSTM decoder (an extension: the decoder repeats one input at
+    every step, and its error grew with the horizon).
+
+    Parameters
+    ----------
+    hidden_size : int
+        Width of the backbone's output tokens.
+    horizon : int
+    width : int, default=128
+    num_layers : int, default=2
+    history : int, default=0
+        With a positive ``history``, each sensor's input window (that many scaled
+        values) is joined to its vector: a skip connection past the backbone, as
+        STID reads the window itself.
+
+    Attributes
+    ----------
+    out : torch.nn.Linear
+        The last layer, ``width -> horizon``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from stvlm.network import MLPHead
+    >>> head = MLPHead(hidden_size=32, horizon=12, width=16)
+    >>> head(torch.randn(2, 7, 32)).shape  # (B, N, hidden) -> (B, horizon, N)
+    torch.Size([2, 12, 7])
+    """
+
+    def __init__(self, hidden_size, horizon, width=128, num_layers=2, history=0):
+        super().__init__()
+        width = int(width)
+        self.horizon = int(horizon)
+        self.history = int(history)
+        self.inp = nn.Linear(int(hidden_size) + self.history, width)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width)) for _ in range(int(num_layers))
+        )
+        self.out = nn.Linear(width, self.horizon)
+
+    def forward(self, h, x=None):
+        """``h`` (B, N, hidden) (and, with ``history``, the windows ``x`` (B, history, N))
+        -> forecast (B, horizon, N)."""
+        if self.history:
+            if x is None or x.shape[1] != self.history:
+                raise ValueError(f"this head also reads each sensor's {self.history} input steps: pass x.")
+            h = torch.cat([h, x.transpose(1, 2).to(h.dtype)], dim=-1)
+        z = self.inp(h)
+        for block in self.blocks:
+            z = z + block(z)
+        return self.out(z).transpose(1, 2)
 
 
 class CalendarEmbedding(nn.Module):

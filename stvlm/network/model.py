@@ -11,7 +11,7 @@ from torch import nn
 from .._calendar import CALENDAR_FORMS, CALENDARS
 from .attention import PadConvBias, SAFSelfAttention, install_fused_attention
 from .backbone import ExtendedPositionEmbedding, extend_text_positions, load_backbone, make_prompt, tokenize_prompt
-from .layers import CalendarEmbedding, ChannelMixing, LSTMDecoderHead, TemporalEncoder
+from .layers import CalendarEmbedding, ChannelMixing, LSTMDecoderHead, MLPHead, TemporalEncoder
 
 __all__ = ["STVLMNetwork"]
 
@@ -21,6 +21,7 @@ _IMAGE_STD = 0.5
 
 _FUSIONS = ("saf", None)
 _FINETUNES = ("lora", None)
+_HEADS = ("lstm", "mlp", "mlp-skip")
 
 
 def _positive_int(name, value):
@@ -58,8 +59,8 @@ class STVLMNetwork(nn.Module):
        (:class:`SAFSelfAttention`).
     6. ``finetune="lora"``: LoRA (peft) on ``query`` and ``key`` of every
        layer; the backbone's own weights are frozen either way.
-    7. :class:`LSTMDecoderHead` maps the backbone's output at the sensor
-       tokens to ``(B, horizon, N)``.
+    7. :class:`LSTMDecoderHead` (or, ``head="mlp"``, :class:`MLPHead`) maps the
+       backbone's output at the sensor tokens to ``(B, horizon, N)``.
 
     The backbone is modified in place (positions, SAF, LoRA); pass a fresh
     backbone (or a ``copy.deepcopy``) to each network.
@@ -80,7 +81,8 @@ class STVLMNetwork(nn.Module):
         ``None``: backbone fully frozen, no LoRA.
     lora_r, lora_alpha, lora_dropout : LoRA rank, scaling and dropout.
     encoder_hidden, decoder_hidden : int
-        LSTM widths of the temporal encoder and of the head.
+        LSTM widths of the temporal encoder and of the head (with ``head="mlp"``,
+        ``decoder_hidden`` is the MLP's width).
     image_size : int, optional
         Side of the padded image fed to the backbone; defaults to
         ``config.image_size``. Any multiple of the patch size works: the
@@ -96,6 +98,9 @@ class STVLMNetwork(nn.Module):
         ``"embedding"``: the calendar embeddings are added to every sensor token (as
         STID adds its time-of-day embedding to every sensor); ``"tokens"``: one text
         token per calendar field, between the prompt and the sensor tokens.
+    head : {"lstm", "mlp"}, default="lstm"
+        ``"lstm"``: the paper's LSTM decoder; ``"mlp"``: a residual MLP that reads out
+        all ``horizon`` values at once (STID's readout; an extension).
 
     Attributes
     ----------
@@ -103,7 +108,7 @@ class STVLMNetwork(nn.Module):
     w_af : ChannelMixing
     temporal_encoder : TemporalEncoder
     padconv : PadConvBias or None
-    head : LSTMDecoderHead
+    head : LSTMDecoderHead or MLPHead
     n_prompt_tokens, n_text_tokens, n_image_tokens : int
     sensor_offset : int
         Position of the first sensor token in the text stream.
@@ -142,6 +147,7 @@ class STVLMNetwork(nn.Module):
         calendar=None,
         steps_per_day=None,
         calendar_form="embedding",
+        head="lstm",
     ):
         super().__init__()
         from transformers import ViltModel
@@ -156,6 +162,8 @@ class STVLMNetwork(nn.Module):
             raise ValueError(f"calendar must be one of {CALENDARS}, got {calendar!r}.")
         if calendar_form not in CALENDAR_FORMS:
             raise ValueError(f"calendar_form must be one of {CALENDAR_FORMS}, got {calendar_form!r}.")
+        if head not in _HEADS:
+            raise ValueError(f"head must be one of {_HEADS}, got {head!r}.")
         for _, module in backbone.named_modules():
             if isinstance(module, SAFSelfAttention) or hasattr(module, "lora_A"):
                 raise ValueError(
@@ -240,7 +248,11 @@ class STVLMNetwork(nn.Module):
 
         self.w_af = ChannelMixing(3)
         self.temporal_encoder = TemporalEncoder(hidden, encoder_hidden)
-        self.head = LSTMDecoderHead(hidden, self.horizon, decoder_hidden)
+        if head in ("mlp", "mlp-skip"):
+            skip = self.history if head == "mlp-skip" else 0
+            self.head = MLPHead(hidden, self.horizon, _positive_int("decoder_hidden", decoder_hidden), history=skip)
+        else:
+            self.head = LSTMDecoderHead(hidden, self.horizon, decoder_hidden)
 
     @classmethod
     def from_backbone(cls, backbone, n_nodes, history, horizon, *, prompt=None, local_files_only=None, **kwargs):
@@ -423,6 +435,8 @@ class STVLMNetwork(nn.Module):
         else:
             out = self.backbone(**kwargs)
         sensors = out.last_hidden_state[:, self.sensor_offset : self.n_text_tokens]
+        if isinstance(self.head, MLPHead) and self.head.history:
+            return self.head(sensors, x)
         return self.head(sensors)
 
 
