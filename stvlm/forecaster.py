@@ -36,7 +36,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
     correlation image (DTW similarity, lagged cross-correlation, spectral
     correlation), (ii) a text prompt and (iii) one LSTM token per sensor. A ViLT
     backbone fuses them, with the image steering sensor-to-sensor attention in its
-    first layer (SAF) and LoRA on query/key; an LSTM head forecasts ``horizon`` steps.
+    first layer (SAF) and LoRA on query/key; a head (an MLP, or the paper's LSTM
+    decoder) forecasts ``horizon`` steps.
 
     Parameters
     ----------
@@ -51,8 +52,10 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         ``fit`` fails at once with a message naming both ways out.
     fusion : {"saf", None}, default="saf"
         ``None`` is the paper's "w/o SAF" ablation.
-    finetune : {"lora", None}, default="lora"
+    finetune : {"lora", "full", None}, default="lora"
         ``None`` is the paper's "w/o FT" ablation: backbone frozen, no LoRA.
+        ``"full"`` trains every backbone weight, without LoRA (meant for a
+        randomly-initialised backbone; an extension beyond the paper).
     image : {"s2i", None}, default="s2i"
         ``None`` is the "w/o image" ablation: every window gets the same constant
         image (0.5 everywhere), which carries no structure (the SAF bias of a constant
@@ -341,23 +344,14 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
             raise ValueError(f"history must be >= 2 (correlation images need two steps); got {self.history}.")
         for name in ("lora_r", "encoder_hidden", "decoder_hidden"):
             check_positive_int(getattr(self, name), name)
-        if self.fusion not in ("saf", None):
-            raise ValueError(f"fusion must be 'saf' or None; got {self.fusion!r}.")
-        if self.head not in ("lstm", "mlp", "mlp-skip"):
-            raise ValueError(f"head must be 'lstm', 'mlp' or 'mlp-skip'; got {self.head!r}.")
-        if self.finetune not in ("lora", None):
-            raise ValueError(f"finetune must be 'lora' or None; got {self.finetune!r}.")
-        if self.image not in ("s2i", None):
-            raise ValueError(f"image must be 's2i' or None; got {self.image!r}.")
+        choices = dict(fusion=("saf", None), head=("mlp", "lstm"), finetune=("lora", "full", None), image=("s2i", None),
+                       precision=("auto", "fp32", "bf16"), calendar=("auto", *CALENDARS), calendar_form=CALENDAR_FORMS)
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}; got {getattr(self, name)!r}.")
         check_real(self.image_cache_mb, "image_cache_mb", low=0)
         if self.image_size is not None:
             check_positive_int(self.image_size, "image_size")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16'; got {self.precision!r}.")
-        if self.calendar != "auto" and self.calendar not in CALENDARS:
-            raise ValueError(f"calendar must be 'auto' or one of {CALENDARS}; got {self.calendar!r}.")
-        if self.calendar_form not in CALENDAR_FORMS:
-            raise ValueError(f"calendar_form must be one of {CALENDAR_FORMS}; got {self.calendar_form!r}.")
         if self.steps_per_day is not None:
             check_positive_int(self.steps_per_day, "steps_per_day")
         elif self.start is not None:

@@ -457,6 +457,20 @@ def test_finetune_none_freezes_backbone():
     assert summary["lora"] == 0 and summary["padconv"] == HEADS * 27 + 1
 
 
+def test_finetune_full_trains_every_backbone_weight():
+    net = make_net(finetune="full")
+    assert not any("lora_" in n for n, _ in net.named_parameters())
+    assert all(p.requires_grad for p in net.backbone.parameters())
+    x, images = inputs()
+    net(x, images).pow(2).mean().backward()
+    reached = {n for n, p in net.backbone.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    for name in ("encoder.layer.0.attention.attention.value.weight", "encoder.layer.1.output.dense.weight",
+                 "embeddings.patch_embeddings.projection.weight"):
+        assert name in reached
+    with pytest.raises(ValueError, match="finetune must be one of"):
+        make_net(finetune="all")
+
+
 def test_training_reduces_loss_and_reaches_lora_and_saf():
     net = make_net().train()
     x, images = inputs(batch=4, size=16, seed=2)
@@ -523,7 +537,7 @@ def test_construction_validation():
     with pytest.raises(ValueError, match="fusion"):
         make_net(fusion="concat")
     with pytest.raises(ValueError, match="finetune"):
-        make_net(finetune="full")
+        make_net(finetune="adapters")
     with pytest.raises(ValueError, match="prompt_ids"):
         STVLMNetwork(tiny_backbone(), torch.tensor([5000]), N, HISTORY, HORIZON)
     net = make_net()
@@ -576,33 +590,23 @@ def test_unrolled_decoder_equals_nn_lstm():
     torch.testing.assert_close(head(h), reference, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("skip", [0, 4])
-def test_mlp_head_is_a_residual_mlp_over_each_sensor(skip):
+def test_mlp_head_is_a_residual_mlp_over_each_sensor():
     from stvlm.network import MLPHead
 
     torch.manual_seed(0)
-    head = MLPHead(HIDDEN, horizon=5, width=16, num_layers=2, history=skip)
+    head = MLPHead(HIDDEN, horizon=5, width=16, num_layers=2)
     h = torch.randn(3, 7, HIDDEN)
-    x = torch.randn(3, skip, 7)
-    joined = torch.cat([h, x.transpose(1, 2)], dim=-1)  # the window's values after the vector
-    z = joined @ head.inp.weight.T + head.inp.bias
+    z = h @ head.inp.weight.T + head.inp.bias
     for block in head.blocks:
         first, second = block[0], block[2]
         z = z + (torch.relu(z @ first.weight.T + first.bias) @ second.weight.T + second.bias)
     reference = (z @ head.out.weight.T + head.out.bias).transpose(1, 2)
-    torch.testing.assert_close(head(h, x), reference, rtol=1e-5, atol=1e-6)
-    # each sensor's forecast reads only that sensor's vector (and window)
+    torch.testing.assert_close(head(h), reference, rtol=1e-5, atol=1e-6)
+    # each sensor's forecast reads only that sensor's vector
     h2 = h.clone()
     h2[:, 3] += 1.0
-    changed = (head(h2, x) - head(h, x)).abs().amax(dim=(0, 1))
+    changed = (head(h2) - head(h)).abs().amax(dim=(0, 1))
     assert changed[3] > 0 and torch.count_nonzero(changed) == 1
-    if skip:
-        x2 = x.clone()
-        x2[:, :, 5] += 1.0
-        changed = (head(h, x2) - head(h, x)).abs().amax(dim=(0, 1))
-        assert changed[5] > 0 and torch.count_nonzero(changed) == 1
-        with pytest.raises(ValueError, match="input steps"):
-            head(h)
 
 
 def test_network_with_mlp_head():
@@ -614,9 +618,6 @@ def test_network_with_mlp_head():
     assert net(x, images).shape == (BATCH, HORIZON, N)
     expected = HIDDEN * 24 + 24 + 2 * 2 * (24 * 24 + 24) + 24 * HORIZON + HORIZON
     assert trainable_parameter_summary(net)["head"] == expected
-    skip = make_net(head="mlp-skip", decoder_hidden=24)
-    assert skip.head.inp.in_features == HIDDEN + HISTORY
-    assert skip(x, images).shape == (BATCH, HORIZON, N)
     with pytest.raises(ValueError, match="head must be one of"):
         make_net(head="gru")
     with pytest.raises(ValueError, match="decoder_hidden"):

@@ -167,10 +167,6 @@ class MLPHead(nn.Module):
     horizon : int
     width : int, default=128
     num_layers : int, default=2
-    history : int, default=0
-        With a positive ``history``, each sensor's input window (that many scaled
-        values) is joined to its vector: a skip connection past the backbone, as
-        STID reads the window itself.
 
     Attributes
     ----------
@@ -186,24 +182,18 @@ class MLPHead(nn.Module):
     torch.Size([2, 12, 7])
     """
 
-    def __init__(self, hidden_size, horizon, width=128, num_layers=2, history=0):
+    def __init__(self, hidden_size, horizon, width=128, num_layers=2):
         super().__init__()
         width = int(width)
         self.horizon = int(horizon)
-        self.history = int(history)
-        self.inp = nn.Linear(int(hidden_size) + self.history, width)
+        self.inp = nn.Linear(int(hidden_size), width)
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width)) for _ in range(int(num_layers))
         )
         self.out = nn.Linear(width, self.horizon)
 
-    def forward(self, h, x=None):
-        """``h`` (B, N, hidden) (and, with ``history``, the windows ``x`` (B, history, N))
-        -> forecast (B, horizon, N)."""
-        if self.history:
-            if x is None or x.shape[1] != self.history:
-                raise ValueError(f"this head also reads each sensor's {self.history} input steps: pass x.")
-            h = torch.cat([h, x.transpose(1, 2).to(h.dtype)], dim=-1)
+    def forward(self, h):
+        """``h`` (B, N, hidden) -> forecast (B, horizon, N)."""
         z = self.inp(h)
         for block in self.blocks:
             z = z + block(z)

@@ -20,8 +20,8 @@ _IMAGE_MEAN = 0.5
 _IMAGE_STD = 0.5
 
 _FUSIONS = ("saf", None)
-_FINETUNES = ("lora", None)
-_HEADS = ("lstm", "mlp", "mlp-skip")
+_FINETUNES = ("lora", "full", None)
+_HEADS = ("mlp", "lstm")
 
 
 def _positive_int(name, value):
@@ -58,7 +58,8 @@ class STVLMNetwork(nn.Module):
        sensor x sensor block of layer 0's attention scores
        (:class:`SAFSelfAttention`).
     6. ``finetune="lora"``: LoRA (peft) on ``query`` and ``key`` of every
-       layer; the backbone's own weights are frozen either way.
+       layer; the backbone's own weights are frozen (with or without LoRA), except
+       with ``finetune="full"``, where all of them train and there is no LoRA.
     7. :class:`LSTMDecoderHead` (or, ``head="mlp"``, :class:`MLPHead`) maps the
        backbone's output at the sensor tokens to ``(B, horizon, N)``.
 
@@ -77,8 +78,10 @@ class STVLMNetwork(nn.Module):
         Input and output window lengths.
     fusion : {"saf", None}, default="saf"
         ``None``: no SAF: layer 0's attention gets no bias (it computes ViLT's attention).
-    finetune : {"lora", None}, default="lora"
-        ``None``: backbone fully frozen, no LoRA.
+    finetune : {"lora", "full", None}, default="lora"
+        ``None``: backbone fully frozen, no LoRA. ``"full"``: every backbone weight
+        trains, no LoRA (for a randomly-initialised backbone, which has nothing to
+        keep; an extension).
     lora_r, lora_alpha, lora_dropout : LoRA rank, scaling and dropout.
     encoder_hidden, decoder_hidden : int
         LSTM widths of the temporal encoder and of the head (with ``head="mlp"``,
@@ -157,7 +160,7 @@ class STVLMNetwork(nn.Module):
         if fusion not in _FUSIONS:
             raise ValueError(f"fusion must be 'saf' or None, got {fusion!r}.")
         if finetune not in _FINETUNES:
-            raise ValueError(f"finetune must be 'lora' or None, got {finetune!r}.")
+            raise ValueError(f"finetune must be one of {_FINETUNES}, got {finetune!r}.")
         if calendar not in CALENDARS:
             raise ValueError(f"calendar must be one of {CALENDARS}, got {calendar!r}.")
         if calendar_form not in CALENDAR_FORMS:
@@ -240,17 +243,17 @@ class STVLMNetwork(nn.Module):
             )
             inject_adapter_in_model(lora_config, backbone)
         # exactly: LoRA matrices and the new position rows train inside the backbone
+        # (with finetune="full", every backbone weight does)
         for name, param in backbone.named_parameters():
-            param.requires_grad_("lora_" in name)
+            param.requires_grad_("lora_" in name or finetune == "full")
         positions = backbone.embeddings.text_embeddings.position_embeddings
         if isinstance(positions, ExtendedPositionEmbedding):
             positions.extra.requires_grad_(True)
 
         self.w_af = ChannelMixing(3)
         self.temporal_encoder = TemporalEncoder(hidden, encoder_hidden)
-        if head in ("mlp", "mlp-skip"):
-            skip = self.history if head == "mlp-skip" else 0
-            self.head = MLPHead(hidden, self.horizon, _positive_int("decoder_hidden", decoder_hidden), history=skip)
+        if head == "mlp":
+            self.head = MLPHead(hidden, self.horizon, _positive_int("decoder_hidden", decoder_hidden))
         else:
             self.head = LSTMDecoderHead(hidden, self.horizon, decoder_hidden)
 
@@ -435,8 +438,6 @@ class STVLMNetwork(nn.Module):
         else:
             out = self.backbone(**kwargs)
         sensors = out.last_hidden_state[:, self.sensor_offset : self.n_text_tokens]
-        if isinstance(self.head, MLPHead) and self.head.history:
-            return self.head(sensors, x)
         return self.head(sensors)
 
 
