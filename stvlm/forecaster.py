@@ -52,10 +52,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         ``fit`` fails at once with a message naming both ways out.
     fusion : {"saf", None}, default="saf"
         ``None`` is the paper's "w/o SAF" ablation.
-    finetune : {"lora", "full", None}, default="lora"
+    finetune : {"lora", None}, default="lora"
         ``None`` is the paper's "w/o FT" ablation: backbone frozen, no LoRA.
-        ``"full"`` trains every backbone weight, without LoRA (meant for a
-        randomly-initialised backbone; an extension beyond the paper).
     image : {"s2i", None}, default="s2i"
         ``None`` is the "w/o image" ablation: every window gets the same constant
         image (0.5 everywhere), which carries no structure (the SAF bias of a constant
@@ -344,7 +342,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
             raise ValueError(f"history must be >= 2 (correlation images need two steps); got {self.history}.")
         for name in ("lora_r", "encoder_hidden", "decoder_hidden"):
             check_positive_int(getattr(self, name), name)
-        choices = dict(fusion=("saf", None), head=("mlp", "lstm"), finetune=("lora", "full", None), image=("s2i", None),
+        choices = dict(fusion=("saf", None), head=("mlp", "lstm"), finetune=("lora", None), image=("s2i", None),
                        precision=("auto", "fp32", "bf16"), calendar=("auto", *CALENDARS), calendar_form=CALENDAR_FORMS)
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

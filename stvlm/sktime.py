@@ -53,9 +53,8 @@ class STVLMSktimeForecaster(BaseForecaster):
         dict of its arguments) for a randomly-initialised backbone with no download.
     fusion : {"saf", None}, default="saf"
         ``None``: the paper's "w/o SAF" ablation.
-    finetune : {"lora", "full", None}, default="lora"
-        ``None``: the paper's "w/o FT" ablation (backbone frozen, no LoRA); ``"full"``:
-        every backbone weight trains, no LoRA.
+    finetune : {"lora", None}, default="lora"
+        ``None``: the paper's "w/o FT" ablation (backbone frozen, no LoRA).
     image : {"s2i", None}, default="s2i"
         ``None``: the "w/o image" ablation (a constant image for every window).
     lora_r, lora_alpha : int, float, default=8, 16

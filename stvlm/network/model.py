@@ -20,7 +20,7 @@ _IMAGE_MEAN = 0.5
 _IMAGE_STD = 0.5
 
 _FUSIONS = ("saf", None)
-_FINETUNES = ("lora", "full", None)
+_FINETUNES = ("lora", None)
 _HEADS = ("mlp", "lstm")
 
 
@@ -58,8 +58,7 @@ class STVLMNetwork(nn.Module):
        sensor x sensor block of layer 0's attention scores
        (:class:`SAFSelfAttention`).
     6. ``finetune="lora"``: LoRA (peft) on ``query`` and ``key`` of every
-       layer; the backbone's own weights are frozen (with or without LoRA), except
-       with ``finetune="full"``, where all of them train and there is no LoRA.
+       layer; the backbone's own weights are frozen either way.
     7. :class:`LSTMDecoderHead` (or, ``head="mlp"``, :class:`MLPHead`) maps the
        backbone's output at the sensor tokens to ``(B, horizon, N)``.
 
@@ -78,10 +77,8 @@ class STVLMNetwork(nn.Module):
         Input and output window lengths.
     fusion : {"saf", None}, default="saf"
         ``None``: no SAF: layer 0's attention gets no bias (it computes ViLT's attention).
-    finetune : {"lora", "full", None}, default="lora"
-        ``None``: backbone fully frozen, no LoRA. ``"full"``: every backbone weight
-        trains, no LoRA (for a randomly-initialised backbone, which has nothing to
-        keep; an extension).
+    finetune : {"lora", None}, default="lora"
+        ``None``: backbone fully frozen, no LoRA.
     lora_r, lora_alpha, lora_dropout : LoRA rank, scaling and dropout.
     encoder_hidden, decoder_hidden : int
         LSTM widths of the temporal encoder and of the head (with ``head="mlp"``,
@@ -243,9 +240,8 @@ class STVLMNetwork(nn.Module):
             )
             inject_adapter_in_model(lora_config, backbone)
         # exactly: LoRA matrices and the new position rows train inside the backbone
-        # (with finetune="full", every backbone weight does)
         for name, param in backbone.named_parameters():
-            param.requires_grad_("lora_" in name or finetune == "full")
+            param.requires_grad_("lora_" in name)
         positions = backbone.embeddings.text_embeddings.position_embeddings
         if isinstance(positions, ExtendedPositionEmbedding):
             positions.extra.requires_grad_(True)
