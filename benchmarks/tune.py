@@ -45,6 +45,11 @@ VARIANTS = {
         "change+tod-e30-cos4-h64": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
                                         lr_schedule="cosine", learning_rate=4e-3, encoder_hidden=64,
                                         decoder_hidden=64),
+        # the cosine preset with the LSTM decoder (width 32), explicitly: the cpu preset has the
+        # MLP head since session 8, so the variants above that name no head ran with the LSTM
+        # head before it and would get the MLP head now
+        "change+tod-e30-cos4-lstm": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
+                                         lr_schedule="cosine", learning_rate=4e-3, head="lstm", decoder_hidden=32),
         # the cpu preset with STID's residual-MLP readout (width 128) for the LSTM decoder
         "change+tod-e30-cos4-mlp": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
                                         lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=128),

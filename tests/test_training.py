@@ -237,7 +237,7 @@ def test_predictions_are_those_of_before_the_refactor():
     projected once): the same functions, summed in another order. Measured after it:
     validation losses within 1.0e-7 relative; ST-VLM is held to 1e-6 (losses) and
     1e-5 (forecasts), still far below what a changed function gives (the old
-    defaults are pinned here: ``calendar=None, output="level"``).
+    defaults are pinned here: ``calendar=None, output="level", head="lstm"``).
     """
     from stvlm.datasets import load_protocol
 
@@ -252,7 +252,7 @@ def test_predictions_are_those_of_before_the_refactor():
         # Each window's time: the slot of its last history step.
         tod_last = (p.first_time_index + 300 + np.arange(len(X_test)) + 11) % 288
         stvlm = STVLMForecaster(backbone=TINY, max_epochs=3, batch_size=16, encoder_hidden=16, decoder_hidden=16,
-                                calendar=None, output="level", random_state=0, verbose=0).fit(fit_rows)
+                                calendar=None, output="level", head="lstm", random_state=0, verbose=0).fit(fit_rows)
         stid = STIDForecaster(steps_per_day=288, first_time_index=p.first_time_index, max_epochs=3, batch_size=16,
                               output="level", random_state=0).fit(fit_rows)
         lstm = LSTMForecaster(hidden_size=16, max_epochs=3, batch_size=16, output="level", random_state=0).fit(fit_rows)
@@ -335,14 +335,15 @@ def test_stvlm_splits_batches_only_for_very_many_sensors():
         assert est._micro_batch_size(32) == expected
 
 
-def test_stvlm_in_micro_batches_fits_and_predicts_as_in_whole_batches(monkeypatch):
+@pytest.mark.parametrize("head", ["lstm", "mlp"])
+def test_stvlm_in_micro_batches_fits_and_predicts_as_in_whole_batches(monkeypatch, head):
     import stvlm.forecaster as forecaster_module
     from stvlm import STVLMForecaster
 
     series = np.random.default_rng(2).gamma(2.0, 30.0, size=(90, 5))
     backbone = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
                     image_size=16, patch_size=8, vocab_size=500)
-    params = dict(backbone=backbone, max_epochs=2, batch_size=8, random_state=0, verbose=0)
+    params = dict(backbone=backbone, max_epochs=2, batch_size=8, random_state=0, verbose=0, head=head)
     X = np.stack([series[i : i + 12] for i in range(60, 67)])
     whole = STVLMForecaster(**params).fit(series)
     assert whole._micro_batch_size(8) is None
@@ -352,4 +353,9 @@ def test_stvlm_in_micro_batches_fits_and_predicts_as_in_whole_batches(monkeypatc
     assert pieces._micro_batch_size(8) == 3
     np.testing.assert_allclose([r["val_loss"] for r in pieces.loss_history_],
                                [r["val_loss"] for r in whole.loss_history_], rtol=1e-5)
-    np.testing.assert_allclose(pieces.predict(X), expected, rtol=1e-4)  # predicted in pieces of 3 too
+    # Predicted in pieces of 3 too. The MLP head's per-step output bias starts at zero with
+    # a near-zero gradient on this trendless series (mean change ~ 0), and Adam's first
+    # steps turn that gradient's rounding into +-lr: forecasts then move by up to 7e-3
+    # relative (measured; every other weight agrees to 1e-4), where the LSTM head's
+    # single shared bias agrees to 2e-7.
+    np.testing.assert_allclose(pieces.predict(X), expected, rtol=1e-4 if head == "lstm" else 2e-2)
