@@ -263,7 +263,6 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         encoder_hidden=64,
         decoder_hidden=128,
         head="mlp",
-        encoder="lstm",
         null_value=0.0,
         threshold=None,
         device="auto",
@@ -298,7 +297,6 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         self.encoder_hidden = encoder_hidden
         self.decoder_hidden = decoder_hidden
         self.head = head
-        self.encoder = encoder
         self.null_value = null_value
         self.threshold = threshold
         self.device = device
@@ -344,7 +342,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
             raise ValueError(f"history must be >= 2 (correlation images need two steps); got {self.history}.")
         for name in ("lora_r", "encoder_hidden", "decoder_hidden"):
             check_positive_int(getattr(self, name), name)
-        choices = dict(fusion=("saf", None), head=("mlp", "lstm"), encoder=("lstm", "mlp"), finetune=("lora", None), image=("s2i", None),
+        choices = dict(fusion=("saf", None), head=("mlp", "lstm"), finetune=("lora", None), image=("s2i", None),
                        precision=("auto", "fp32", "bf16"), calendar=("auto", *CALENDARS), calendar_form=CALENDAR_FORMS)
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -415,7 +413,6 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
             finetune=self.finetune, lora_r=self.lora_r, lora_alpha=self.lora_alpha,
             encoder_hidden=self.encoder_hidden, decoder_hidden=self.decoder_hidden, image_size=image_size,
             calendar=calendar, steps_per_day=steps_per_day, calendar_form=self.calendar_form, head=self.head,
-            encoder=self.encoder,
         )
 
     def _prepare(self, windows, device):

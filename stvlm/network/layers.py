@@ -95,44 +95,6 @@ class TemporalEncoder(nn.Module):
         return self.proj(h_n[-1]).view(batch, n_nodes, -1)
 
 
-class MLPEncoder(nn.Module):
-    """One token per sensor: a residual MLP over its raw history window.
-
-    A linear map of the ``history`` values to ``width``, one residual block
-    ``h + W2 relu(W1 h)`` and a linear map to the backbone's width — STID's window
-    embedding, in place of the paper's LSTM encoder (an extension: the whole window is
-    read at once instead of through 12 recurrent steps).
-
-    Parameters
-    ----------
-    hidden_size : int
-        Width of the backbone's tokens.
-    history : int
-        Length of the window.
-    width : int, default=64
-
-    Examples
-    --------
-    >>> import torch
-    >>> from stvlm.network import MLPEncoder
-    >>> enc = MLPEncoder(hidden_size=32, history=12, width=16)
-    >>> enc(torch.randn(2, 12, 7)).shape  # (B, history, N) -> (B, N, hidden)
-    torch.Size([2, 7, 32])
-    """
-
-    def __init__(self, hidden_size, history, width=64):
-        super().__init__()
-        width = int(width)
-        self.inp = nn.Linear(int(history), width)
-        self.block = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
-        self.proj = nn.Linear(width, int(hidden_size))
-
-    def forward(self, x):
-        """``x`` (B, history, N) -> sensor tokens (B, N, hidden)."""
-        z = self.inp(x.transpose(1, 2))
-        return self.proj(z + self.block(z))
-
-
 class LSTMDecoderHead(nn.Module):
     """LSTM decoder: each sensor's vector is the input at every one of ``horizon`` steps.
 

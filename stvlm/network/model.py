@@ -11,7 +11,7 @@ from torch import nn
 from .._calendar import CALENDAR_FORMS, CALENDARS
 from .attention import PadConvBias, SAFSelfAttention, install_fused_attention
 from .backbone import ExtendedPositionEmbedding, extend_text_positions, load_backbone, make_prompt, tokenize_prompt
-from .layers import CalendarEmbedding, ChannelMixing, LSTMDecoderHead, MLPEncoder, MLPHead, TemporalEncoder
+from .layers import CalendarEmbedding, ChannelMixing, LSTMDecoderHead, MLPHead, TemporalEncoder
 
 __all__ = ["STVLMNetwork"]
 
@@ -22,7 +22,6 @@ _IMAGE_STD = 0.5
 _FUSIONS = ("saf", None)
 _FINETUNES = ("lora", None)
 _HEADS = ("mlp", "lstm")
-_ENCODERS = ("lstm", "mlp")
 
 
 def _positive_int(name, value):
@@ -149,7 +148,6 @@ class STVLMNetwork(nn.Module):
         steps_per_day=None,
         calendar_form="embedding",
         head="lstm",
-        encoder="lstm",
     ):
         super().__init__()
         from transformers import ViltModel
@@ -166,8 +164,6 @@ class STVLMNetwork(nn.Module):
             raise ValueError(f"calendar_form must be one of {CALENDAR_FORMS}, got {calendar_form!r}.")
         if head not in _HEADS:
             raise ValueError(f"head must be one of {_HEADS}, got {head!r}.")
-        if encoder not in _ENCODERS:
-            raise ValueError(f"encoder must be one of {_ENCODERS}, got {encoder!r}.")
         for _, module in backbone.named_modules():
             if isinstance(module, SAFSelfAttention) or hasattr(module, "lora_A"):
                 raise ValueError(
@@ -251,11 +247,7 @@ class STVLMNetwork(nn.Module):
             positions.extra.requires_grad_(True)
 
         self.w_af = ChannelMixing(3)
-        if encoder == "mlp":
-            width = _positive_int("encoder_hidden", encoder_hidden)
-            self.temporal_encoder = MLPEncoder(hidden, self.history, width)
-        else:
-            self.temporal_encoder = TemporalEncoder(hidden, encoder_hidden)
+        self.temporal_encoder = TemporalEncoder(hidden, encoder_hidden)
         if head == "mlp":
             self.head = MLPHead(hidden, self.horizon, _positive_int("decoder_hidden", decoder_hidden))
         else:
