@@ -70,6 +70,10 @@ VARIANTS = {
                                           lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=32),
         "change+tod-e30-cos4-mlp64": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
                                           lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=64),
+        # the preset without the loop's "epoch 0" check: what training alone finds at 5 %
+        "change+tod-e30-cos4-mlp-noguard": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
+                                                lr_schedule="cosine", learning_rate=4e-3, head="mlp",
+                                                decoder_hidden=128, _no_initial=True),
         # the cpu preset without one part each (the ablations), for the few-shot diagnosis
         "mlp-noimage": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
                             lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=128, image=None),
