@@ -129,7 +129,8 @@ def _predict(model, est, protocol):
 
 def _start(protocol):
     """Date and time of the protocol's first row (its slot where no date is known)."""
-    return protocol.first_time_index if protocol.start_time is None else protocol.start_time
+    # a protocol without a date has start_time "" (make_protocol's default), not None
+    return protocol.start_time or protocol.first_time_index
 
 
 def _fit_rows(protocol, setting):

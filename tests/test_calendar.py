@@ -12,7 +12,7 @@ import pytest
 
 from stvlm import STVLMForecaster, Windows, make_windows
 from stvlm.baselines import LSTMForecaster, STIDForecaster
-from stvlm.data import last_window
+from stvlm.data import as_windows, last_window
 
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
             image_size=16, patch_size=8, vocab_size=500)
@@ -157,3 +157,22 @@ def test_stid_day_of_week():
         STIDForecaster(history=12, horizon=6, steps_per_day=SPD, dow_dim=4, max_epochs=1).fit(s[:300])
     with pytest.raises(TypeError, match="first_time_index"):
         STIDForecaster(steps_per_day=SPD, first_time_index=1.5, max_epochs=1).fit(s[:300])
+
+
+@pytest.mark.parametrize("start", ["", "NaT"])
+def test_a_start_that_reads_as_no_time_is_a_clear_error(start):
+    # numpy reads "" as NaT; its arithmetic gave each row a made-up slot and weekday
+    with pytest.raises(ValueError, match="not a date and time"):
+        as_windows(series(T=40), history=12, horizon=3, steps_per_day=SPD, start=start)
+
+
+def test_benchmark_dates_an_undated_protocol_by_its_first_slot():
+    from stvlm.benchmark import _make_model, _start
+    from stvlm.datasets import make_protocol
+
+    p = make_protocol(series(), steps_per_day=SPD, first_time_index=7, history=12, horizon=3)
+    assert p.start_time == "" and _start(p) == 7
+    est = _make_model("stvlm", "cpu", "full", 0, p, {})
+    assert est.start == 7 and est.steps_per_day == SPD
+    dated = make_protocol(series(), steps_per_day=SPD, start_time="2024-01-01T00:00", history=12, horizon=3)
+    assert _start(dated) == "2024-01-01T00:00"

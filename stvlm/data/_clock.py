@@ -144,7 +144,11 @@ def _as_datetime64(start):
     if isinstance(start, (str, _dt.datetime, _dt.date, np.datetime64)) or hasattr(start, "to_datetime64"):
         try:
             value = start.to_datetime64() if hasattr(start, "to_datetime64") else np.datetime64(start)
-            return np.datetime64(value, "ns")
+            value = np.datetime64(value, "ns")
         except ValueError as exc:
             raise ValueError(f"start {start!r} is not a date and time: {exc}") from exc
+        # numpy reads "" and "NaT" as not-a-time, whose arithmetic gives garbage slots
+        if np.isnat(value):
+            raise ValueError(f"start {start!r} is not a date and time (it reads as NaT).")
+        return value
     raise TypeError(f"start must be an int (slot of the first row) or a date and time; got {start!r}.")
