@@ -74,6 +74,13 @@ VARIANTS = {
         "change+tod-e30-cos4-mlp-noguard": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
                                                 lr_schedule="cosine", learning_rate=4e-3, head="mlp",
                                                 decoder_hidden=128, _no_initial=True),
+        # the preset with a linear warm-up of the learning rate over its first 100 / 300 steps
+        "change+tod-e30-cos4-mlp-wu100": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
+                                              lr_schedule="cosine", learning_rate=4e-3, head="mlp",
+                                              decoder_hidden=128, _warmup_steps=100),
+        "change+tod-e30-cos4-mlp-wu300": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
+                                              lr_schedule="cosine", learning_rate=4e-3, head="mlp",
+                                              decoder_hidden=128, _warmup_steps=300),
         # the cpu preset without one part each (the ablations), for the few-shot diagnosis
         "mlp-noimage": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
                             lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=128, image=None),
@@ -92,6 +99,7 @@ VARIANTS = {
         "change+dow": dict(output="change", dow_dim=32),
         "change-cos": dict(output="change", lr_schedule="cosine"),
         "level+dow": dict(output="level", dow_dim=32),
+        "change-wu100": dict(output="change", _warmup_steps=100),
     },
     "lstm": {
         "level": dict(output="level"),
@@ -111,6 +119,41 @@ def _without_initial_validation(active):
         class Loop(original):
             def __init__(self, *args, **kwargs):
                 super().__init__(*args, **{**kwargs, "validate_initial": False})
+
+        training.TrainingLoop = Loop
+    try:
+        yield
+    finally:
+        training.TrainingLoop = original
+
+
+@contextlib.contextmanager
+def _with_warmup(steps):
+    """The shared loop with a linear warm-up of the learning rate over its first ``steps``
+    optimiser steps (a trial: counted in steps, it lasts several epochs on a few-shot part
+    and about one on the full fit period)."""
+    import stvlm.training as training
+
+    original = training.TrainingLoop
+    if steps:
+        class Loop(original):
+            def train_epoch(self, module, optimizer, source, n, rng):
+                self._steps_done = getattr(self, "_steps_done", 0)
+                step, base = optimizer.step, [g["lr"] for g in optimizer.param_groups]
+
+                def warm_step(*args, **kwargs):
+                    self._steps_done += 1
+                    for group, lr in zip(optimizer.param_groups, base):
+                        group["lr"] = lr * min(1.0, self._steps_done / steps)
+                    return step(*args, **kwargs)
+
+                optimizer.step = warm_step
+                try:
+                    return super().train_epoch(module, optimizer, source, n, rng)
+                finally:
+                    optimizer.step = step
+                    for group, lr in zip(optimizer.param_groups, base):
+                        group["lr"] = lr
 
         training.TrainingLoop = Loop
     try:
@@ -171,9 +214,10 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None):
                     continue
                 params = {**VARIANTS[model][variant], **(overrides or {})}
                 no_initial = params.pop("_no_initial", False)
+                warmup = params.pop("_warmup_steps", 0)
                 est = _make_model(model, "cpu", setting, seed, p, {model: params})
                 t0 = time.perf_counter()
-                with _without_initial_validation(no_initial):
+                with _without_initial_validation(no_initial), _with_warmup(warmup):
                     est.fit(_fit_rows(p, setting))
                 hist = est.loss_history_
                 row = dict(
