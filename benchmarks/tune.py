@@ -21,6 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+#: The cpu preset since session 8 (MLP head, width 128), spelled out: the base of the
+#: variants added in session 9.
+_MLP_PRESET = dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
+                   lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=128)
+
 #: Variants by model: constructor overrides on top of the benchmark's ``cpu`` preset.
 VARIANTS = {
     "stvlm": {
@@ -61,33 +66,20 @@ VARIANTS = {
         # 15.83 (best epoch 30/30); the option was removed.
         # few-shot diagnosis (scored on the full fit period's validation windows): the MLP-head
         # preset without its calendar, with a 4x lower learning rate
-        "change-e30-cos4-mlp": dict(calendar=None, output="change", max_epochs=30, patience=6,
-                                    lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=128),
-        "change+tod-e30-cos1-mlp": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
-                                        lr_schedule="cosine", learning_rate=1e-3, head="mlp", decoder_hidden=128),
+        "change-e30-cos4-mlp": {**_MLP_PRESET, "calendar": None},
+        "change+tod-e30-cos1-mlp": {**_MLP_PRESET, "learning_rate": 1e-3},
         # the MLP head at width 32 and 64 (the few-shot diagnosis: a smaller head)
-        "change+tod-e30-cos4-mlp32": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
-                                          lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=32),
-        "change+tod-e30-cos4-mlp64": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
-                                          lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=64),
+        "change+tod-e30-cos4-mlp32": {**_MLP_PRESET, "decoder_hidden": 32},
+        "change+tod-e30-cos4-mlp64": {**_MLP_PRESET, "decoder_hidden": 64},
         # the preset without the loop's "epoch 0" check: what training alone finds at 5 %
-        "change+tod-e30-cos4-mlp-noguard": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
-                                                lr_schedule="cosine", learning_rate=4e-3, head="mlp",
-                                                decoder_hidden=128, _no_initial=True),
+        "change+tod-e30-cos4-mlp-noguard": {**_MLP_PRESET, "_no_initial": True},
         # the preset with a linear warm-up of the learning rate over its first 100 / 300 steps
-        "change+tod-e30-cos4-mlp-wu100": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
-                                              lr_schedule="cosine", learning_rate=4e-3, head="mlp",
-                                              decoder_hidden=128, _warmup_steps=100),
-        "change+tod-e30-cos4-mlp-wu300": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
-                                              lr_schedule="cosine", learning_rate=4e-3, head="mlp",
-                                              decoder_hidden=128, _warmup_steps=300),
+        "change+tod-e30-cos4-mlp-wu100": {**_MLP_PRESET, "_warmup_steps": 100},
+        "change+tod-e30-cos4-mlp-wu300": {**_MLP_PRESET, "_warmup_steps": 300},
         # the cpu preset without one part each (the ablations), for the few-shot diagnosis
-        "mlp-noimage": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
-                            lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=128, image=None),
-        "mlp-noft": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
-                         lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=128, finetune=None),
-        "mlp-nosaf": dict(calendar="time-of-day", output="change", max_epochs=30, patience=6,
-                          lr_schedule="cosine", learning_rate=4e-3, head="mlp", decoder_hidden=128, fusion=None),
+        "mlp-noimage": {**_MLP_PRESET, "image": None},
+        "mlp-noft": {**_MLP_PRESET, "finetune": None},
+        "mlp-nosaf": {**_MLP_PRESET, "fusion": None},
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
