@@ -80,6 +80,17 @@ VARIANTS = {
         "mlp-noimage": {**_MLP_PRESET, "image": None},
         "mlp-noft": {**_MLP_PRESET, "finetune": None},
         "mlp-nosaf": {**_MLP_PRESET, "fusion": None},
+        # session 10 (on the GPU, 3 seeds): STID's readout, piece by piece, in place of the
+        # MLP head's: dropout 0.15 in its blocks, three blocks, its own time-of-day (and
+        # sensor) embedding of width 32 concatenated to each sensor's backbone output, and
+        # STID's weight decay 1e-4 (trial hooks: _with_head, _weight_decay)
+        "mlp-drop15": {**_MLP_PRESET, "_head": dict(dropout=0.15)},
+        "mlp-l3": {**_MLP_PRESET, "_head": dict(layers=3)},
+        "mlp-hcal": {**_MLP_PRESET, "_head": dict(calendar_dim=32)},
+        "mlp-hcal-drop15": {**_MLP_PRESET, "_head": dict(calendar_dim=32, dropout=0.15)},
+        "mlp-hcal-node": {**_MLP_PRESET, "_head": dict(calendar_dim=32, node_dim=32)},
+        "mlp-stidhead": {**_MLP_PRESET, "_head": dict(calendar_dim=32, node_dim=32, dropout=0.15, layers=3)},
+        "mlp-wd": {**_MLP_PRESET, "_weight_decay": 1e-4},
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
@@ -154,6 +165,75 @@ def _with_warmup(steps):
         training.TrainingLoop = original
 
 
+@contextlib.contextmanager
+def _with_head(spec):
+    """ST-VLM with a trial readout in place of its MLP head (``spec``: ``dropout``,
+    ``layers``, ``calendar_dim``, ``node_dim``): STID's readout, whose own time-of-day and
+    sensor embeddings are concatenated to each sensor's backbone output."""
+    if not spec:
+        yield
+        return
+    import torch
+    from torch import nn
+
+    from stvlm.network import model as m
+
+    dropout, layers = spec.get("dropout", 0.0), spec.get("layers", 2)
+    calendar_dim, node_dim = spec.get("calendar_dim", 0), spec.get("node_dim", 0)
+
+    class Block(nn.Module):  # STID's residual block
+        def __init__(self, width):
+            super().__init__()
+            self.fc1, self.fc2, self.drop = nn.Linear(width, width), nn.Linear(width, width), nn.Dropout(dropout)
+
+        def forward(self, h):
+            return h + self.fc2(self.drop(torch.relu(self.fc1(h))))
+
+    class Head(nn.Module):
+        def __init__(self, hidden, horizon, width, steps_per_day, n_nodes):
+            super().__init__()
+            self.tod = nn.Embedding(steps_per_day, calendar_dim) if calendar_dim else None
+            self.node = nn.Parameter(torch.empty(n_nodes, node_dim)) if node_dim else None
+            for w in (self.tod.weight if self.tod is not None else None, self.node):
+                if w is not None:
+                    nn.init.xavier_uniform_(w)
+            self.inp = nn.Linear(hidden + calendar_dim + node_dim, width)
+            self.blocks = nn.ModuleList(Block(width) for _ in range(layers))
+            self.out = nn.Linear(width, horizon)
+            self.time_of_day = None
+
+        def forward(self, h):
+            b, n, _ = h.shape
+            parts = [h]
+            if self.tod is not None:
+                parts.append(self.tod(self.time_of_day).to(h.dtype)[:, None, :].expand(b, n, -1))
+            if self.node is not None:
+                parts.append(self.node.to(h.dtype)[None].expand(b, -1, -1))
+            z = self.inp(torch.cat(parts, dim=-1))
+            for block in self.blocks:
+                z = block(z)
+            return self.out(z).transpose(1, 2)
+
+    init, forward = m.STVLMNetwork.__init__, m.STVLMNetwork.forward
+
+    def trial_init(self, backbone, prompt_ids, n_nodes, history, horizon, **kwargs):
+        init(self, backbone, prompt_ids, n_nodes, history, horizon, **kwargs)
+        if calendar_dim and kwargs.get("calendar") is None:
+            raise ValueError("a head calendar needs the model's calendar (its windows' time of day)")
+        self.head = Head(backbone.config.hidden_size, self.horizon, self.head.inp.out_features,
+                         int(kwargs.get("steps_per_day") or 1), self.n_nodes)
+
+    def trial_forward(self, x, images, time_of_day=None, day_of_week=None):
+        self.head.time_of_day = time_of_day
+        return forward(self, x, images, time_of_day, day_of_week)
+
+    m.STVLMNetwork.__init__, m.STVLMNetwork.forward = trial_init, trial_forward
+    try:
+        yield
+    finally:
+        m.STVLMNetwork.__init__, m.STVLMNetwork.forward = init, forward
+
+
 def _last_value_on_validation(est, series):
     """The naive forecast's MAE on the very validation windows the fit held out."""
     from stvlm.data import as_windows, chronological_split
@@ -205,12 +285,18 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None):
                 if key in done:
                     continue
                 params = {**VARIANTS[model][variant], **(overrides or {})}
+                spec = dict(params)  # recorded with the trial hooks' keys
                 no_initial = params.pop("_no_initial", False)
                 warmup = params.pop("_warmup_steps", 0)
+                head = params.pop("_head", None)
+                weight_decay = params.pop("_weight_decay", None)
                 est = _make_model(model, "cpu", setting, seed, p, {model: params})
+                if weight_decay is not None:  # read by the shared loop through getattr
+                    est.weight_decay = weight_decay
                 t0 = time.perf_counter()
                 with _without_initial_validation(no_initial), _with_warmup(warmup):
-                    est.fit(_fit_rows(p, setting))
+                    with _with_head(head):
+                        est.fit(_fit_rows(p, setting))
                 hist = est.loss_history_
                 row = dict(
                     protocol=p.name, setting=setting, model=model, variant=variant, seed=seed,
@@ -218,12 +304,14 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None):
                     fit_seconds=round(time.perf_counter() - t0, 1),
                     seconds_per_epoch=round(float(np.median([r["seconds"] for r in hist])), 2),
                     val_curve=[round(r["val_loss"], 3) for r in hist], threads=torch.get_num_threads(),
-                    params={k: v for k, v in params.items()},
+                    device=str(params.get("device", "cpu")),
+                    params=spec,
                     finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                 )
                 row["last_value_val_mae"] = _last_value_on_validation(est, _fit_rows(p, setting))
                 if setting.startswith("few-shot-"):
-                    row["later_val_mae"] = _later_validation_mae(est, p)
+                    with _with_head(head):  # the trial network's forward also when it forecasts
+                        row["later_val_mae"] = _later_validation_mae(est, p)
                     row["last_value_later_val_mae"] = _last_value_on_validation(est, p.fit_series)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 with open(out, "a") as f:
@@ -272,14 +360,18 @@ def main(argv=None):
     ap.add_argument("--settings", default="full")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "tuning.jsonl"))
+    ap.add_argument("--device", default=None, help="e.g. cuda (the GPU search of session 10); default: the preset's")
     args = ap.parse_args(argv)
     if args.summary:
         print(summary(args.out))
         return
     if not args.variants:
         ap.error("--variants is required (or --summary)")
+    # float32 on the GPU too, so that a GPU search ranks what the CPU preset would train
+    overrides = None if args.device is None else dict(
+        device=args.device, **({"precision": "fp32"} if args.model == "stvlm" else {}))
     run(args.protocol, args.model, args.variants.split(","), args.settings.split(","),
-        [int(s) for s in args.seeds.split(",")], args.out)
+        [int(s) for s in args.seeds.split(",")], args.out, overrides)
 
 
 if __name__ == "__main__":
