@@ -70,3 +70,43 @@ def test_later_validation_of_the_last_value_matches_the_naive_score(tune):
 
     est = LastValue(None)
     assert tune._later_validation_mae(est, p) == pytest.approx(tune._last_value_on_validation(est, p.fit_series))
+
+
+def test_trial_readout_reads_each_windows_time_of_day_and_is_undone(tune):
+    """``_with_head``: the head's own calendar changes the forecast with the slot, and
+    leaving the context gives back the library's network."""
+    import torch
+    from transformers import ViltConfig
+
+    from stvlm.network import MLPHead, STVLMNetwork
+
+    cfg = ViltConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                     image_size=16, patch_size=8, vocab_size=200)
+    kwargs = dict(n_nodes=5, history=6, horizon=2, encoder_hidden=8, decoder_hidden=8,
+                  calendar="time-of-day", steps_per_day=24, head="mlp")
+    torch.manual_seed(0)
+    with tune._with_head(dict(calendar_dim=4, node_dim=3, layers=3, dropout=0.1)):
+        net = STVLMNetwork.from_backbone(cfg, **kwargs).eval()
+        head = net.head
+        assert not isinstance(head, MLPHead) and len(head.blocks) == 3
+        assert head.inp.in_features == 16 + 4 + 3 and head.inp.out_features == 8
+        x, images = torch.randn(1, 6, 5), torch.rand(1, 3, 5, 5)
+        # the token calendar silenced, so only the head's own embedding can tell slots apart
+        net.calendar_embedding.time_of_day.weight.data.zero_()
+        with torch.no_grad():
+            a, b = net(x, images, torch.tensor([3])), net(x, images, torch.tensor([17]))
+            head.tod.weight.data.zero_()
+            c, d = net(x, images, torch.tensor([3])), net(x, images, torch.tensor([17]))
+    assert a.shape == (1, 2, 5)
+    assert not torch.allclose(a, b)
+    torch.testing.assert_close(c, d)
+    assert isinstance(STVLMNetwork.from_backbone(cfg, **kwargs).head, MLPHead)
+
+
+def test_device_reaches_every_fit_and_stvlm_stays_float32(tune, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tune, "run", lambda *args: calls.append(args))
+    tune.main(["--variants", "mlp-hcal", "--device", "cuda"])
+    tune.main(["--model", "stid", "--variants", "change", "--device", "cuda"])
+    tune.main(["--variants", "mlp-hcal"])
+    assert [c[-1] for c in calls] == [{"device": "cuda", "precision": "fp32"}, {"device": "cuda"}, None]
