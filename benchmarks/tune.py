@@ -176,18 +176,11 @@ def _with_head(spec):
     import torch
     from torch import nn
 
+    from stvlm.baselines._modules import _ResidualBlock  # STID's block: fc2(dropout(relu(fc1 h))) + h
     from stvlm.network import model as m
 
     dropout, layers = spec.get("dropout", 0.0), spec.get("layers", 2)
     calendar_dim, node_dim = spec.get("calendar_dim", 0), spec.get("node_dim", 0)
-
-    class Block(nn.Module):  # STID's residual block
-        def __init__(self, width):
-            super().__init__()
-            self.fc1, self.fc2, self.drop = nn.Linear(width, width), nn.Linear(width, width), nn.Dropout(dropout)
-
-        def forward(self, h):
-            return h + self.fc2(self.drop(torch.relu(self.fc1(h))))
 
     class Head(nn.Module):
         def __init__(self, hidden, horizon, width, steps_per_day, n_nodes):
@@ -198,7 +191,7 @@ def _with_head(spec):
                 if w is not None:
                     nn.init.xavier_uniform_(w)
             self.inp = nn.Linear(hidden + calendar_dim + node_dim, width)
-            self.blocks = nn.ModuleList(Block(width) for _ in range(layers))
+            self.blocks = nn.ModuleList(_ResidualBlock(width, dropout) for _ in range(layers))
             self.out = nn.Linear(width, horizon)
             self.time_of_day = None
 
