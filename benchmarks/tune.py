@@ -113,32 +113,40 @@ VARIANTS = {
 
 
 @contextlib.contextmanager
-def _without_initial_validation(active):
-    """The shared loop without its "epoch 0" check (for the diagnosis only)."""
+def _loop_subclassed(make):
+    """The shared loop replaced by ``make(loop)`` (a subclass of it; ``None``: unchanged)
+    while the context lasts; built on entry, so trial contexts nest and compose."""
     import stvlm.training as training
 
     original = training.TrainingLoop
-    if active:
-        class Loop(original):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, **{**kwargs, "validate_initial": False})
-
-        training.TrainingLoop = Loop
+    loop = make(original)
+    if loop is not None:
+        training.TrainingLoop = loop
     try:
         yield
     finally:
         training.TrainingLoop = original
 
 
-@contextlib.contextmanager
+def _without_initial_validation(active):
+    """The shared loop without its "epoch 0" check (for the diagnosis only)."""
+
+    def make(original):
+        class Loop(original):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **{**kwargs, "validate_initial": False})
+
+        return Loop if active else None
+
+    return _loop_subclassed(make)
+
+
 def _with_warmup(steps):
     """The shared loop with a linear warm-up of the learning rate over its first ``steps``
     optimiser steps (a trial: counted in steps, it lasts several epochs on a few-shot part
     and about one on the full fit period)."""
-    import stvlm.training as training
 
-    original = training.TrainingLoop
-    if steps:
+    def make(original):
         class Loop(original):
             def train_epoch(self, module, optimizer, source, n, rng):
                 self._steps_done = getattr(self, "_steps_done", 0)
@@ -158,11 +166,9 @@ def _with_warmup(steps):
                     for group, lr in zip(optimizer.param_groups, base):
                         group["lr"] = lr
 
-        training.TrainingLoop = Loop
-    try:
-        yield
-    finally:
-        training.TrainingLoop = original
+        return Loop if steps else None
+
+    return _loop_subclassed(make)
 
 
 @contextlib.contextmanager

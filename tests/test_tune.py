@@ -110,3 +110,19 @@ def test_device_reaches_every_fit_and_stvlm_stays_float32(tune, monkeypatch):
     tune.main(["--model", "stid", "--variants", "change", "--device", "cuda"])
     tune.main(["--variants", "mlp-hcal"])
     assert [c[-1] for c in calls] == [{"device": "cuda", "precision": "fp32"}, {"device": "cuda"}, None]
+
+
+def test_loop_trials_nest_and_are_undone(tune):
+    import stvlm.training as training
+
+    original = training.TrainingLoop
+    with tune._without_initial_validation(True), tune._with_warmup(10):
+        loop = training.TrainingLoop
+        assert loop is not original and issubclass(loop, original)
+        assert loop.train_epoch is not original.train_epoch  # the warm-up's
+        made = loop(None, max_epochs=1, batch_size=1, learning_rate=1e-3, patience=1, lr_patience=1,
+                    lr_factor=0.5, validate_initial=True)
+        assert made.validate_initial is False  # the outer trial's, kept under the inner one
+    assert training.TrainingLoop is original
+    with tune._without_initial_validation(False), tune._with_warmup(0):
+        assert training.TrainingLoop is original
