@@ -12,7 +12,8 @@ set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-tune}; LIMIT=${LIMIT:-480}; DEVICE=${DEVICE:-cuda}; SEEDS=${SEEDS:-0,1,2}
 SETTINGS=${SETTINGS:-full,few-shot-0.1}
-mkdir -p "$OUT" /tmp/gpu-tune-work
+# a fresh work folder: rows of an earlier call on a warm machine are not gathered again
+rm -rf /tmp/gpu-tune-work; mkdir -p "$OUT" /tmp/gpu-tune-work
 export PYTHONPATH=$PWD OMP_NUM_THREADS=2 NUMBA_NUM_THREADS=2 PYTHONUNBUFFERED=1 NUMBA_CACHE_DIR=/tmp/gpu-tune-numba
 WORKERS=${WORKERS:-"stid:change,stvlm:mlp-wd
 stvlm:change+tod-e30-cos4-mlp
