@@ -8,7 +8,7 @@ that docs/api.md equals what this script generates.
 
 The public objects are the names in ``__all__`` of ``stvlm``, ``stvlm.datasets``,
 ``stvlm.metrics``, ``stvlm.baselines``, ``stvlm.benchmark``, ``stvlm.plotting`` and ``stvlm.network``, and
-``stvlm.sktime.STVLMSktimeForecaster`` when sktime is installed. Each gets a heading, its
+``stvlm.sktime.STVLMSktimeForecaster`` / ``TimeVLMSktimeForecaster`` when sktime is installed. Each gets a heading, its
 signature and its docstring as Markdown (numpydoc sections as lists, examples in
 ``python`` code blocks); each class also lists the public methods and properties it
 defines itself.
@@ -42,8 +42,9 @@ MODULES = [
     ("stvlm.benchmark", None, "Benchmark runner", False),
     ("stvlm.cli", ["main"], "Command line", False),
     ("stvlm.plotting", None, "Plots", False),
-    ("stvlm.sktime", ["STVLMSktimeForecaster"], "sktime interface", True),
+    ("stvlm.sktime", ["STVLMSktimeForecaster", "TimeVLMSktimeForecaster"], "sktime interface", True),
     ("stvlm.network", None, "The network", False),
+    ("stvlm.timevlm", None, "Time-VLM: its learners, backbones and network", False),
 ]
 
 SECTION_NAMES = (

@@ -20,7 +20,7 @@ from ._validation import _as_float_array, check_positive_int, check_real, check_
 from .data import as_windows, chronological_split
 from .data._windows import check_sensors_have_data, check_value_range, constant_mae, finite_mean_std
 from .metrics import masked_mae
-from .training import _check_lr_schedule
+from .training import _check_loss, _check_lr_schedule
 
 # torch draws initial weights and dropout masks from its global generators, which every
 # thread shares; fits hold this lock from seeding to the last epoch, so that a fit's
@@ -94,6 +94,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         check_real(getattr(self, "weight_decay", 0.0), "weight_decay", low=0)
         check_real(self.lr_factor, "lr_factor", low=0, high=1, low_open=True, high_open=True)
         _check_lr_schedule(self.lr_schedule)  # before any work, not only when the loop starts
+        _check_loss(getattr(self, "loss", "mae"))
         check_real(self.validation_fraction, "validation_fraction", low=0, high=1, high_open=True)
         if self.null_value is not None:
             check_real(self.null_value, "null_value")
@@ -122,8 +123,28 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             X, y, history=self.history, horizon=self.horizon, require_targets=require_targets, **self._clock()
         )
 
+    def _validation_windows(self, data, n_sensors):
+        """The windows of ``fit``'s ``validation_data``."""
+        import pandas as pd
+
+        from .data import Windows
+
+        pair = isinstance(data, tuple) and len(data) == 2
+        dated = isinstance(data[0] if pair else data, (pd.DataFrame, Windows))
+        if self._clock() and not dated:
+            raise ValueError(
+                "validation_data is not dated, but this model reads the time of day and would date it as "
+                "the start of X; pass a DataFrame with a DatetimeIndex or stvlm.Windows."
+            )
+        val = self._front_door(*data) if pair else self._front_door(data)
+        if val.n_sensors != n_sensors:
+            raise ValueError(
+                f"validation_data has {val.n_sensors} sensors; X has {n_sensors}: they must be the same series."
+            )
+        return val
+
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, validation_data=None):
         """Train the model.
 
         Parameters
@@ -138,6 +159,12 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             (forward/backward fill) in the inputs.
         y : array-like of shape (n_windows, horizon, n_sensors), optional
             Targets of windows ``X``.
+        validation_data : series, Windows or (windows, targets), optional
+            Held-out data to validate on instead of the last ``validation_fraction`` of
+            ``X`` (which then all trains): e.g. a benchmark's own validation period. A
+            series is cut into windows as ``X`` is; for a model that reads the time of
+            day, give it dated (a DataFrame with a DatetimeIndex, or
+            :class:`~stvlm.Windows`).
 
         Returns
         -------
@@ -148,7 +175,10 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         data = self._front_door(X, y)
         check_sensors_have_data(data)
         check_value_range(data)
-        train, val = chronological_split(data, self.validation_fraction)
+        if validation_data is None:
+            train, val = chronological_split(data, self.validation_fraction)
+        else:
+            train, val = data, self._validation_windows(validation_data, data.n_sensors)
 
         # z-score from the training part only (one mean and std over all sensors).
         self.mean_, std = finite_mean_std(train.X)
@@ -219,6 +249,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             desc=f"{type(self).__name__} fit",
             micro_batch_size=self._micro_batch_size(batch_size),
             validate_initial=validate_initial,
+            loss=getattr(self, "loss", "mae"),
         )
         result = loop.fit(
             module, source(train), len(train), source(val), 0 if val is None else len(val), rng=rng, owner=self

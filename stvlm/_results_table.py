@@ -12,9 +12,14 @@ _MODEL_NAMES = {
     "last-value": "Last value",
     "historical-average": "Historical average",
     "seasonal-naive": "Seasonal naive (1 day)",
+    "timevlm": "Time-VLM",
+    "dlinear": "DLinear",
+    "patchtst": "PatchTST",
 }
 _SETTING_NAMES = {
     "full": "full", "wo-saf": "w/o SAF", "wo-ft": "w/o FT", "wo-calendar": "w/o calendar", "wo-image": "w/o image",
+    "wo-ral": "w/o RAL", "wo-val": "w/o VAL", "wo-tal": "w/o TAL", "zero-shot-etth1": "zero-shot from ETTh1",
+    "zero-shot-etth2": "zero-shot from ETTh2",
 }
 
 

@@ -23,33 +23,11 @@ import numpy as np
 
 __all__ = ["BENCHMARK_PRESETS", "MODELS", "SETTINGS", "results_table", "run"]
 
-#: Models by name. Deterministic ones run once (for the first seed).
-MODELS = ("stvlm", "stid", "lstm", "last-value", "historical-average", "seasonal-naive")
-_DETERMINISTIC = {"last-value", "historical-average", "seasonal-naive"}
-
-#: Settings: the fit period, the paper's few-shot fractions of its training part, and
-#: the ablations of ST-VLM (``fusion=None``, ``finetune=None``, ``calendar=None``, ``image=None``).
-SETTINGS = (
-    "full", "few-shot-0.05", "few-shot-0.1", "few-shot-0.2", "wo-saf", "wo-ft", "wo-calendar", "wo-image",
+# The models of a run, their presets and settings live in stvlm/_benchmark_models.py.
+from ._benchmark_models import (  # noqa: E402, F401
+    _ABLATIONS, _DETERMINISTIC, BENCHMARK_PRESETS, MODELS, SETTINGS, _applies, _fit_kwargs, _fit_rows, _make_model, _predict,
+    _start,
 )
-_ABLATIONS = {
-    "wo-saf": dict(fusion=None),
-    "wo-ft": dict(finetune=None),
-    "wo-calendar": dict(calendar=None),
-    "wo-image": dict(image=None),
-}
-
-#: Hyper-parameters of each trained model per benchmark preset. ``cpu`` fits a 2-core
-#: machine in minutes per run; ``gpu`` is the paper's setting (pretrained ViLT-B/32, 100
-#: epochs). ST-VLM's entries name a model preset of :data:`stvlm.presets.MODEL_PRESETS`.
-BENCHMARK_PRESETS = {
-    "stvlm": {"cpu": "cpu", "gpu": dict(preset="paper", device="auto")},
-    "stid": {"cpu": dict(max_epochs=50, patience=10), "gpu": dict(max_epochs=200, patience=30, device="auto")},
-    "lstm": {
-        "cpu": dict(hidden_size=32, batch_size=64, learning_rate=3e-3, max_epochs=20, patience=5, lr_patience=3),
-        "gpu": dict(hidden_size=64, num_layers=2, max_epochs=100, patience=30, device="auto"),
-    },
-}
 
 COLUMNS = (
     "protocol", "model", "preset", "setting", "seed", "n_fit_rows",
@@ -76,73 +54,6 @@ def _columns(p):
 
 def _key_of(p):
     return _KEY + (("history", "horizon") if _long(p) else ())
-
-
-# ---------------------------------------------------------------------- models
-def _make_model(model, preset, setting, seed, protocol, overrides):
-    """Build the estimator for one run."""
-    from .baselines import (
-        HistoricalAverageForecaster,
-        LastValueForecaster,
-        LSTMForecaster,
-        SeasonalNaiveForecaster,
-        STIDForecaster,
-    )
-    from .forecaster import STVLMForecaster
-
-    p = protocol
-    extra = dict(overrides.get(model, {}))
-    if model in ("stvlm", "stid", "lstm"):
-        # The protocol's masks in the loss too: models train on what they are scored on.
-        extra = {"null_value": p.null_value, "threshold": p.threshold, **extra}
-    if model == "stvlm":
-        cfg = BENCHMARK_PRESETS["stvlm"][preset]
-        cfg = dict(preset=cfg) if isinstance(cfg, str) else dict(cfg)
-        name = cfg.pop("preset")
-        # The fit series is dated, so that a calendar can be read (the paper preset reads none).
-        cfg.update(steps_per_day=p.steps_per_day, start=_start(p))
-        cfg.update(_ABLATIONS.get(setting, {}), history=p.history, horizon=p.horizon, random_state=seed, **extra)
-        cfg.setdefault("verbose", 0)
-        return STVLMForecaster.from_preset(name, **cfg)
-    if model == "stid":
-        cfg = dict(BENCHMARK_PRESETS["stid"][preset], steps_per_day=p.steps_per_day, first_time_index=_start(p))
-        return STIDForecaster(history=p.history, horizon=p.horizon, random_state=seed, **{**cfg, **extra})
-    if model == "lstm":
-        return LSTMForecaster(history=p.history, horizon=p.horizon, random_state=seed, **{**BENCHMARK_PRESETS["lstm"][preset], **extra})
-    if model == "last-value":
-        return LastValueForecaster(horizon=p.horizon)
-    if model == "historical-average":
-        return HistoricalAverageForecaster(p.steps_per_day, p.first_time_index, p.history, p.horizon)
-    if model == "seasonal-naive":
-        return SeasonalNaiveForecaster(season=p.steps_per_day, horizon=p.horizon)
-    raise ValueError(f"unknown model {model!r}; known models: {', '.join(MODELS)}.")
-
-
-def _predict(model, est, protocol):
-    p = protocol
-    if model in ("stvlm", "stid", "historical-average"):
-        return est.predict(p.test_data())  # the windows carry their time of day
-    if model == "seasonal-naive":
-        return est.predict(p.test_windows(p.steps_per_day))
-    return est.predict(p.test_X)
-
-
-def _start(protocol):
-    """Date and time of the protocol's first row (its slot where no date is known)."""
-    # a protocol without a date has start_time "" (make_protocol's default), not None
-    return protocol.start_time or protocol.first_time_index
-
-
-def _fit_rows(protocol, setting):
-    """Rows of the fit period a setting may fit on."""
-    if setting.startswith("few-shot-"):
-        # The first fraction of the training part (the papers' few-shot setting).
-        return protocol.few_shot_series(float(setting[len("few-shot-"):]))
-    return protocol.fit_series
-
-
-def _applies(model, setting):
-    return setting not in _ABLATIONS or model == "stvlm"
 
 
 # ---------------------------------------------------------------------- measuring
@@ -198,14 +109,16 @@ def _commit():
         return "unknown"
 
 
-def _one_run(protocol, model, preset, setting, seed, overrides, curves_dir, models_dir):
+def _one_run(protocol, model, preset, setting, seed, overrides, curves_dir, models_dir, source=None):
     import torch
 
-    series = _fit_rows(protocol, setting)
-    est = _make_model(model, preset, setting, seed, protocol, overrides)
+    # Zero-shot: the full setting of the source protocol, scored on this one's test windows.
+    fit_on = protocol if source is None else source
+    series = _fit_rows(fit_on, setting if source is None else "full")
+    est = _make_model(model, preset, setting, seed, fit_on, overrides)
     with _PeakRSS() as mem:
         t0 = time.perf_counter()
-        est.fit(series)
+        est.fit(series, **_fit_kwargs(model, fit_on))
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         y_pred = _predict(model, est, protocol)
@@ -267,6 +180,7 @@ class _Plan:
     setting: str
     seed: int
     protocol: object = None
+    source: object = None  # the protocol a zero-shot setting fits on
 
 
 def _load(protocol, data_dir, steps_per_day, history=None, horizons=None, download=True):
@@ -407,11 +321,31 @@ def run(
     csv_path = results_dir / f"{p.name}.csv"
     done = {_key(r, key) for r in _read_rows(csv_path)}
 
+    from .distributed import is_main_process
+
+    sources = {}
+    for s in settings:
+        if s.startswith("zero-shot-"):
+            if s == f"zero-shot-{p.name}":
+                raise ValueError(f"{s} on {p.name} fits and tests on the same data: that is the full setting.")
+            sources[s] = {q.horizon: q for q in _load(s[len("zero-shot-"):], data_dir, steps_per_day, history,
+                                                       [q.horizon for q in protocols], download)}
     plan = []
     for q in protocols:
         for m in models:
             for s in settings:
                 if not _applies(m, s):
+                    continue
+                source = sources[s][q.horizon] if s in sources else None
+                if source is not None and m not in _DETERMINISTIC:
+                    plan += [_Plan(m, s, seed, q, source) for seed in seeds]
+                    continue
+                if m not in _DETERMINISTIC and _fit_rows(q, s).shape[0] < q.history + q.horizon:
+                    # A few-shot part shorter than one window (ETT, 5 %, H 720): nothing to train
+                    # on, as in the papers' tables, which leave these cells empty.
+                    if verbose and is_main_process():
+                        print(f"{m} {s}: skipped, {_fit_rows(q, s).shape[0]} rows hold no window of "
+                              f"{q.history} + {q.horizon} steps", flush=True)
                     continue
                 for seed in seeds[:1] if m in _DETERMINISTIC else seeds:
                     plan.append(_Plan(m, s, seed, q))
@@ -423,7 +357,6 @@ def run(
 
     todo = [x for x in plan if planned_key(x) not in done]
     from ._progress import progress
-    from .distributed import is_main_process
 
     bar = progress(len(todo), verbose if is_main_process() else 0, f"benchmark {p.name}")
     try:
@@ -431,7 +364,7 @@ def run(
             row = _one_run(
                 x.protocol, x.model, preset, x.setting, x.seed, overrides,
                 results_dir / f"{p.name}-curves" if save_curves else None,
-                None if models_dir is None else Path(models_dir),
+                None if models_dir is None else Path(models_dir), source=x.source,
             )
             if is_main_process():  # on several processes, one row per run
                 _append_row(csv_path, row, columns)

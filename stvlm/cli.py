@@ -11,6 +11,7 @@ def _csv(text):
 
 
 def _build_parser():
+    from ._benchmark_models import LONG_TERM_MODELS, TRAFFIC_MODELS
     from .benchmark import MODELS, SETTINGS
 
     parser = argparse.ArgumentParser(prog="stvlm", description="ST-VLM forecasting tools.")
@@ -33,8 +34,9 @@ def _build_parser():
                    help="comma-separated horizons of etth1/etth2 (default: 96,192,336,720)")
     b.add_argument("--no-download", action="store_true",
                    help="do not fetch a missing full PEMS or ETT file (by default it is downloaded once, verified)")
-    b.add_argument("--models", type=_csv, default=list(MODELS),
-                   help=f"comma-separated, from: {', '.join(MODELS)} (default: all)")
+    b.add_argument("--models", type=_csv, default=None,
+                   help=f"comma-separated, from: {', '.join(MODELS)} (default: {', '.join(TRAFFIC_MODELS)}; "
+                        f"on etth1/etth2: {', '.join(LONG_TERM_MODELS)})")
     b.add_argument("--settings", type=_csv, default=["full"],
                    help=f"comma-separated, from: {', '.join(SETTINGS)} or few-shot-<fraction> (default: full)")
     b.add_argument("--seeds", type=lambda t: [int(x) for x in _csv(t)], default=[0],
@@ -107,14 +109,16 @@ def main(argv=None):
             return 2
         return 0
     if args.command == "benchmark":
+        from ._benchmark_models import _DETERMINISTIC, LONG_TERM_MODELS, MODELS, TRAFFIC_MODELS
         from .benchmark import run
 
         overrides = {}
         if args.max_epochs is not None:
-            overrides = {m: dict(max_epochs=args.max_epochs) for m in ("stvlm", "stid", "lstm")}
+            overrides = {m: dict(max_epochs=args.max_epochs) for m in MODELS if m not in _DETERMINISTIC}
+        models = args.models or list(LONG_TERM_MODELS if args.protocol in ("etth1", "etth2") else TRAFFIC_MODELS)
         try:
             rows = run(
-                args.protocol, models=args.models, settings=args.settings, seeds=args.seeds,
+                args.protocol, models=models, settings=args.settings, seeds=args.seeds,
                 preset=args.preset, results_dir=args.results_dir, data_dir=args.data_dir,
                 steps_per_day=args.steps_per_day, overrides=overrides, save_curves=not args.no_curves,
                 models_dir=args.models_dir, verbose=0 if args.quiet else 1,

@@ -1,15 +1,17 @@
-"""Saving and loading a fitted :class:`~stvlm.STVLMForecaster`: a folder with the
-weights as safetensors and the parameters and fitted state as JSON.
+"""Saving and loading a fitted :class:`~stvlm.STVLMForecaster` or
+:class:`~stvlm.TimeVLMForecaster`: a folder with the weights as safetensors and the
+parameters and fitted state as JSON.
 
-Nothing from the files is ever executed: no pickle, no ``torch.load``, no remote code.
+Each estimator class writes its own format, named in the config (``"stvlm-forecaster"``,
+``"timevlm-forecaster"``): ``load`` reads only its own class's folders and names the
+class that reads another's. Nothing from the files is ever executed: no pickle, no
+``torch.load``, no remote code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
-import numbers
 import os
 import shutil
 import tempfile
@@ -18,38 +20,31 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._calendar import CALENDARS
 from ._device import resolve_device
+from ._persistence_format import SPECS, spec_of
 
 __all__ = ["load_forecaster", "save_forecaster"]
 
-FORMAT = "stvlm-forecaster"
-FORMAT_VERSION = 3  # 2: the weights' sha256 and shape-defining fields; 3: calendar_, steps_per_day_
-_READABLE_VERSIONS = (1, 2, 3)
+FORMAT = "stvlm-forecaster"  # STVLMForecaster's format; each class's is in _persistence_format.SPECS
+FORMAT_VERSION = SPECS[FORMAT].version
 CONFIG_FILE = "stvlm_config.json"
 WEIGHTS_FILE = "model.safetensors"
 
-# The fitted attributes written beside the parameters; load sets these and no others.
-_FITTED = (
-    "n_features_in_", "mean_", "std_", "dtw_scale_", "image_size_", "best_epoch_", "best_score_",
-    "interrupted_", "loss_history_", "prompt_ids_", "backbone_config_", "calendar_", "steps_per_day_",
-)
-# Models saved before a parameter or fitted field existed: what they were fitted with.
-_LEGACY_PARAMS = dict(calendar=None, output="level", head="lstm")
-_LEGACY_FITTED = dict(calendar_=None, steps_per_day_=None)
-# What fixes the weights' shapes and meaning, recorded inside the weights file too (whose
-# sha256 the config holds), so that an edited config is caught.
-_SHAPED = ("history", "horizon", "n_features_in_", "image_size_")
-
 
 class _SaveLoadMixin:
-    """``save`` and ``load`` of :class:`~stvlm.STVLMForecaster` (a folder of safetensors
-    weights and a JSON of parameters); not public."""
+    """``save`` and ``load`` of an estimator (a folder of safetensors weights and a JSON of
+    parameters); not public. A class names the format it writes in ``_saved_as``, a key
+    of :data:`stvlm._persistence_format.SPECS`."""
+
+    #: The format this class writes and reads.
+    _saved_as = "stvlm-forecaster"
 
     def save(self, path):
         """Save a fitted model to a directory: safetensors weights and a JSON of parameters.
 
-        ``callbacks`` are not saved (they are code); the loaded model has none.
+        ``callbacks`` are not saved (they are code); the loaded model has none. A
+        :class:`~stvlm.TimeVLMForecaster` saves its whole network, the frozen VLM's
+        weights and its tokenizer included: the folder loads offline.
 
         Parameters
         ----------
@@ -85,18 +80,40 @@ class _SaveLoadMixin:
         Parameters
         ----------
         path : str or Path
-            Directory written by :meth:`save`.
+            Directory written by :meth:`save` of this class.
         device : str, default="cpu"
             Where to put the network.
 
         Returns
         -------
-        STVLMForecaster
+        estimator
+            An instance of this class, fitted.
 
         Raises
         ------
         ValueError
-            If the directory does not hold a readable stvlm model.
+            If the directory does not hold a readable model of this class.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from stvlm import STVLMForecaster, TimeVLMForecaster
+        >>> t = np.arange(200)
+        >>> series = np.stack([np.sin(2 * np.pi * t / 24), np.cos(2 * np.pi * t / 24)], axis=1)
+        >>> model = TimeVLMForecaster(history=48, horizon=12, backbone="tiny", d_model=16, max_epochs=1,
+        ...                           random_state=0, verbose=0).fit(series)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = model.save(d)
+        ...     again = TimeVLMForecaster.load(d)
+        ...     try:
+        ...         STVLMForecaster.load(d)
+        ...     except ValueError as exc:
+        ...         print(str(exc).split(": ")[-1])
+        load it with TimeVLMForecaster.load.
+        >>> X = series[None, -48:]
+        >>> bool(np.array_equal(model.predict(X), again.predict(X)))
+        True
         """
         return load_forecaster(cls, path, device)
 
@@ -106,7 +123,7 @@ def save_forecaster(model, path):
 
     Parameters
     ----------
-    model : STVLMForecaster
+    model : STVLMForecaster or TimeVLMForecaster
         A fitted model.
     path : str or Path
 
@@ -124,7 +141,8 @@ def save_forecaster(model, path):
     """
     from safetensors.torch import save_file
 
-    check_is_fitted(model, "network_")
+    spec = spec_of(type(model))
+    check_is_fitted(model, model._module_attr)
     path = Path(path)
     from .distributed import is_main_process
 
@@ -132,25 +150,25 @@ def save_forecaster(model, path):
         return path
     if path.exists() and not path.is_dir():
         raise ValueError(f"{path} is a file; save writes a folder (give a new or an existing folder's path).")
-    params = model.get_params(deep=False)
-    if not isinstance(params["backbone"], (str, dict)):
-        params["backbone"] = params["backbone"].to_dict()
-    params["callbacks"] = None  # code is not data: a loaded model has no callbacks
-    shaped = {name: str(params[name] if name in params else getattr(model, name)) for name in _SHAPED}
+    params = spec.params_to_json(model)
+    fitted = {name: getattr(model, name) for name in spec.fitted}
+    shaped = {name: _meta_str(params[name] if name in params else fitted[name]) for name in spec.shaped}
+    network = spec.network_config(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written in full beside the target, then moved in place: a crash never leaves a
     # half-written model that load would accept.
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        state = {k: v.detach().cpu().contiguous() for k, v in model.network_.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT, **shaped})
-        config = dict(
-            format=FORMAT,
-            format_version=FORMAT_VERSION,
-            weights_sha256=_sha256(tmp / WEIGHTS_FILE),
-            params=params,
-            fitted={name: getattr(model, name) for name in _FITTED},
-        )
+        state = _state_for_file(getattr(model, model._module_attr).state_dict())
+        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": spec.format, **shaped})
+        spec.write_files(model, tmp)
+        config = dict(format=spec.format, format_version=spec.version, weights_sha256=_sha256(tmp / WEIGHTS_FILE))
+        files = sorted(p for p in tmp.rglob("*") if p.is_file() and p.parent != tmp)
+        if files:  # beside the weights (a tokenizer), each with its checksum
+            config["files"] = {p.relative_to(tmp).as_posix(): _sha256(p) for p in files}
+        config.update(params=params, fitted=fitted)
+        if network is not None:
+            config["network"] = network
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=_json_default, allow_nan=True))
         _move_into_place(tmp, path)
     except BaseException:
@@ -165,18 +183,19 @@ def load_forecaster(estimator_class, path, device="cpu"):
     Parameters
     ----------
     estimator_class : type
-        :class:`~stvlm.STVLMForecaster` (or a subclass).
+        :class:`~stvlm.STVLMForecaster` or :class:`~stvlm.TimeVLMForecaster` (or a
+        subclass): the class that saved the folder.
     path : str or Path
     device : str, default="cpu"
 
     Returns
     -------
-    STVLMForecaster
+    STVLMForecaster or TimeVLMForecaster
 
     Raises
     ------
     ValueError
-        If the folder does not hold a readable stvlm model.
+        If the folder does not hold a readable model of ``estimator_class``.
 
     Examples
     --------
@@ -193,50 +212,43 @@ def load_forecaster(estimator_class, path, device="cpu"):
     import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-    from transformers import ViltConfig
 
-    from .network import load_backbone
-
+    spec = spec_of(estimator_class)
     path = Path(path)
     cfg_file, weights_file = path / CONFIG_FILE, path / WEIGHTS_FILE
     if not cfg_file.is_file() or not weights_file.is_file():
         raise ValueError(
-            f"{path} is not a saved STVLMForecaster: expected {CONFIG_FILE} and {WEIGHTS_FILE} in it."
+            f"{path} is not a saved {spec.estimator}: expected {CONFIG_FILE} and {WEIGHTS_FILE} in it."
         )
     try:
         config = json.loads(cfg_file.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{cfg_file} is not valid JSON ({exc}); the file is corrupt.") from exc
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ValueError(f"{cfg_file} is not an stvlm model file (no format marker {FORMAT!r}).")
+    written_as = config.get("format") if isinstance(config, dict) else None
+    if written_as != spec.format:
+        if isinstance(written_as, str) and written_as in SPECS:
+            other = SPECS[written_as].estimator
+            raise ValueError(
+                f"{path} holds a model saved by {other}.save (format {written_as!r}), not "
+                f"{spec.an_estimator}: load it with {other}.load."
+            )
+        raise ValueError(f"{cfg_file} is not an stvlm model file (no format marker {spec.format!r}).")
     version = config.get("format_version")
-    if version not in _READABLE_VERSIONS:
+    if version not in spec.readable:
         raise ValueError(
-            f"{cfg_file} has format version {version!r}; this stvlm reads versions {_READABLE_VERSIONS}."
+            f"{cfg_file} has format version {version!r}; this stvlm reads versions {spec.readable} "
+            f"of {spec.estimator}."
         )
-    _verify_weights_file(config, weights_file, version)
+    _verify_weights_file(config, weights_file, version, spec)
+    _verify_files(config, path)
     try:
-        params, fitted = dict(config["params"]), dict(config["fitted"])
-        if "history_" in fitted:  # written before the epoch records were renamed
-            fitted["loss_history_"] = fitted.pop("history_")
-        for key, value in _LEGACY_PARAMS.items():
-            params.setdefault(key, value)
-        for key, value in _LEGACY_FITTED.items():
-            fitted.setdefault(key, value)
-        fitted = _check_fitted(fitted, cfg_file)
-        model = estimator_class(**params)
+        params, fitted = spec.upgrade(dict(config["params"]), dict(config["fitted"]))
+        fitted = spec.check_fitted(fitted, cfg_file)
+        model = estimator_class(**spec.params_from_json(params))
         model._check_params()
-        vilt_config = ViltConfig.from_dict(fitted["backbone_config_"])
-        net = model._make_network(
-            load_backbone(vilt_config)[0],
-            torch.tensor(fitted["prompt_ids_"], dtype=torch.long),
-            int(fitted["n_features_in_"]),
-            int(fitted["image_size_"]),
-            fitted["calendar_"],
-            fitted["steps_per_day_"],
-        )
+        net = spec.build(model, fitted, config.get("network"), path)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{cfg_file} does not describe an STVLMForecaster: {exc}") from exc
+        raise ValueError(f"{cfg_file} does not describe {spec.an_estimator}: {exc}") from exc
     try:
         state = load_file(str(weights_file))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -244,16 +256,40 @@ def load_forecaster(estimator_class, path, device="cpu"):
     bad = sorted(name for name, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all())
     if bad:
         raise ValueError(f"{weights_file} holds NaN or infinite weights (in {bad[:3]}); the model is broken.")
-    if version >= 2:
-        _check_shaped_fields(params, fitted, weights_file)
+    if version >= spec.verified_since:
+        _check_shaped_fields(params, fitted, weights_file, spec)
+    _match_dtypes(net, state)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ValueError(f"{weights_file} does not match the saved configuration: {exc}") from exc
-    for key in _FITTED:  # the known fitted attributes only, never a method's name
+    for key in spec.fitted:  # the known fitted attributes only, never a method's name
         setattr(model, key, fitted[key])
-    model.network_ = net.to(resolve_device(device)).eval()
+    setattr(model, model._module_attr, net.to(resolve_device(device)).eval())
     return model
+
+
+def _state_for_file(state):
+    """The state dict on the CPU, contiguous, each tensor with storage of its own: tied
+    weights (one tensor under two names) are written twice, as safetensors requires."""
+    out, seen = {}, set()
+    for name, tensor in state.items():
+        t = tensor.detach().cpu().contiguous()
+        ptr = t.untyped_storage().data_ptr()
+        if ptr and ptr in seen:
+            t = t.clone()
+        seen.add(ptr)
+        out[name] = t
+    return out
+
+
+def _match_dtypes(net, state):
+    """Give the network's tensors the stored floating dtypes (a VLM saved in half
+    precision loads in half precision)."""
+    for name, t in [*net.named_parameters(), *net.named_buffers()]:
+        stored = state.get(name)
+        if stored is not None and stored.is_floating_point() and t.is_floating_point() and stored.dtype != t.dtype:
+            t.data = t.data.to(stored.dtype)
 
 
 def _sha256(file):
@@ -265,21 +301,48 @@ def _sha256(file):
 
 
 def _move_into_place(tmp, path):
-    """The files of ``tmp`` at ``path``: a folder rename, or the weights then the config.
+    """The files of ``tmp`` at ``path``: a folder rename, or the weights, any other files
+    (a tokenizer folder), then the config.
 
-    In an existing folder, other files stay; should the second replace never happen, the
+    In an existing folder, other files stay; should the last replace never happen, the
     old config's checksum does not match the new weights, and load refuses them.
     """
     if not path.exists():
         os.replace(tmp, path)
         return
+    stale = _listed_entries(path) - {entry.name for entry in tmp.iterdir()}
     os.replace(tmp / WEIGHTS_FILE, path / WEIGHTS_FILE)
+    for entry in sorted(tmp.iterdir()):
+        if entry.name in (WEIGHTS_FILE, CONFIG_FILE):
+            continue
+        target = path / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)  # a folder is replaced whole (a tokenizer's stale files go)
+        os.replace(entry, target)
     os.replace(tmp / CONFIG_FILE, path / CONFIG_FILE)
     tmp.rmdir()
+    for name in sorted(stale):  # what the replaced model had and this one has not (its tokenizer)
+        target = path / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target, ignore_errors=True)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
 
 
-def _verify_weights_file(config, weights_file, version):
-    if version < 2:
+def _listed_entries(path):
+    """The folder entries holding the ``files`` that the config in ``path`` lists."""
+    try:
+        files = json.loads((path / CONFIG_FILE).read_text()).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return set()
+    if not isinstance(files, dict):
+        return set()
+    names = {str(name).split("/")[0] for name in files}
+    return {n for n in names if n not in ("", ".", "..", WEIGHTS_FILE, CONFIG_FILE) and "\\" not in n}
+
+
+def _verify_weights_file(config, weights_file, version, spec):
+    if version < spec.verified_since:
         import warnings
 
         warnings.warn(
@@ -297,64 +360,49 @@ def _verify_weights_file(config, weights_file, version):
         )
 
 
-def _is_int(v, low):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low
+def _verify_files(config, folder):
+    """Each file listed in the config's ``files`` (inside the folder) with its sha256."""
+    files = config.get("files", {})
+    if not isinstance(files, dict):
+        raise ValueError(f"{folder / CONFIG_FILE}: files must map file names to sha256 checksums.")
+    root = folder.resolve()
+    for name, expected in files.items():
+        file = (folder / str(name)).resolve()
+        if root not in file.parents:
+            raise ValueError(f"{folder / CONFIG_FILE} lists {name!r}, which is not inside {folder}.")
+        if not file.is_file():
+            raise ValueError(f"{folder} misses {name}, which {CONFIG_FILE} lists: the folder is incomplete.")
+        if _sha256(file) != expected:
+            raise ValueError(
+                f"{folder / name} does not match the sha256 recorded in {CONFIG_FILE}: it was changed or "
+                "damaged after saving. Save the model again from its source."
+            )
 
 
-def _is_real(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
-# Each fitted attribute with the rule its value must meet.
-_RULES = {
-    "n_features_in_": (lambda v: _is_int(v, 1), "an int >= 1"),
-    "mean_": (_is_real, "a finite number"),
-    "std_": (lambda v: _is_real(v) and v > 0, "a finite number > 0"),
-    "dtw_scale_": (lambda v: v is None or (_is_real(v) and v > 0), "None or a finite number > 0"),
-    "image_size_": (lambda v: _is_int(v, 1), "an int >= 1"),
-    "best_epoch_": (lambda v: _is_int(v, 0), "an int >= 0"),
-    "best_score_": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
-    "interrupted_": (lambda v: isinstance(v, bool), "true or false"),
-    "loss_history_": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v), "a list of records"),
-    "prompt_ids_": (lambda v: isinstance(v, list) and all(_is_int(i, 0) for i in v), "a list of token ids"),
-    "backbone_config_": (lambda v: isinstance(v, dict), "a ViltConfig dict"),
-    "calendar_": (lambda v: v in CALENDARS, f"one of {CALENDARS}"),
-    "steps_per_day_": (lambda v: v is None or _is_int(v, 1), "None or an int >= 1"),
-}
-
-
-def _check_fitted(fitted, cfg_file):
-    unknown = sorted(set(fitted) - set(_FITTED))
-    if unknown:
-        raise ValueError(f"{cfg_file}: unknown fitted fields {unknown}; the file was not written by stvlm.")
-    for name in _FITTED:
-        if name not in fitted:
-            raise ValueError(f"{cfg_file}: the fitted field {name!r} is missing.")
-        ok, what = _RULES[name]
-        if not ok(fitted[name]):
-            raise ValueError(f"{cfg_file}: fitted field {name!r} must be {what}; got {fitted[name]!r}.")
-    if fitted["calendar_"] and fitted["steps_per_day_"] is None:
-        raise ValueError(f"{cfg_file}: calendar_ {fitted['calendar_']!r} needs steps_per_day_.")
-    if fitted["image_size_"] < fitted["n_features_in_"]:
-        raise ValueError(f"{cfg_file}: image_size_ {fitted['image_size_']} is below n_features_in_.")
-    return fitted
-
-
-def _check_shaped_fields(params, fitted, weights_file):
+def _check_shaped_fields(params, fitted, weights_file, spec):
     from safetensors import safe_open
 
     with safe_open(str(weights_file), framework="pt") as f:
         meta = f.metadata() or {}
-    for name in _SHAPED:
+    if meta.get("format", spec.format) != spec.format:
+        raise ValueError(f"{weights_file} holds the weights of another model (format {meta['format']!r}).")
+    for name in spec.shaped:
         value = params[name] if name in params else fitted[name]
-        if name in meta and str(value) != meta[name]:
+        if name in meta and _meta_str(value) != meta[name]:
             raise ValueError(
                 f"{name} is {value!r} in {CONFIG_FILE}, but the weights were trained with {name}={meta[name]}: "
                 "the config was edited after saving."
             )
 
 
+def _meta_str(value):
+    """``value`` as the weights file's metadata records it: the text of what JSON stores."""
+    return str(json.loads(json.dumps(value, default=_json_default, allow_nan=True)))
+
+
 def _json_default(obj):
+    if isinstance(obj, np.bool_):
+        return bool(obj)
     if isinstance(obj, (np.integer,)):
         return int(obj)
     if isinstance(obj, np.datetime64) or hasattr(obj, "isoformat"):  # a date and time (start)

@@ -1,35 +1,28 @@
-"""sktime interface: ST-VLM as an sktime forecaster.
+"""sktime interface: ST-VLM and Time-VLM as sktime forecasters.
 
-:class:`STVLMSktimeForecaster` is a thin :class:`sktime.forecasting.base.BaseForecaster`
-around :class:`stvlm.STVLMForecaster`: ``fit`` trains the engine on the series ``y``
-(one column per sensor), ``predict`` feeds it the last ``history`` rows. Everything
-else (windows, images, network, training loop) is the engine's, so an sktime user gets
-the same model as a scikit-learn user, and ``evaluate``, ``ForecastingBenchmark``,
-pipelines and tuners of sktime work on it.
+:class:`STVLMSktimeForecaster` and :class:`TimeVLMSktimeForecaster` are thin
+:class:`sktime.forecasting.base.BaseForecaster` faces of :class:`stvlm.STVLMForecaster`
+and :class:`stvlm.TimeVLMForecaster`: ``fit`` trains the engine on the series ``y`` (one
+column per variable), ``predict`` feeds it the last ``history`` rows. Everything else
+(windows, network, training loop) is the engine's, so an sktime user gets the same model
+as a scikit-learn user, and ``evaluate``, ``ForecastingBenchmark``, pipelines and tuners
+of sktime work on them. What both faces do is in ``stvlm/_sktime_base.py``.
 
 Importing this module needs sktime; ``import stvlm`` does not.
 """
 
 from __future__ import annotations
 
-import inspect
-
-__all__ = ["STVLMSktimeForecaster"]
+__all__ = ["STVLMSktimeForecaster", "TimeVLMSktimeForecaster"]
 __author__ = ["stvlm developers"]
 
-import numpy as np
-import pandas as pd
-from sktime.forecasting.base import BaseForecaster
-
-from .data import last_window, rows_needed, split_sizes
+from ._sktime_base import WindowSktimeForecaster, store_params
 from .forecaster import STVLMForecaster
-from .presets import DEFAULT_BACKBONE, preset_params
-
-# Every engine parameter but horizon (which fh sets in fit), in the engine's order.
-_ENGINE_PARAMS = tuple(p for p in inspect.signature(STVLMForecaster.__init__).parameters if p not in ("self", "horizon"))
+from .presets import DEFAULT_BACKBONE
+from .timevlm import TimeVLMForecaster
 
 
-class STVLMSktimeForecaster(BaseForecaster):
+class STVLMSktimeForecaster(WindowSktimeForecaster):
     """ST-VLM forecaster for sktime: one model over all sensors of a network.
 
     Wraps :class:`stvlm.STVLMForecaster` (same parameters, same training) for
@@ -170,46 +163,8 @@ class STVLMSktimeForecaster(BaseForecaster):
     '2016-08-07 13:40:00'
     """
 
-    _tags = {
-        # packaging info
-        # --------------
-        "authors": ["stvlm developers"],
-        "maintainers": ["stvlm developers"],
-        # the engine imports these lazily, in fit/predict
-        "python_dependencies": ["torch", "transformers", "peft"],
-        # estimator type
-        # --------------
-        # one model over all sensors; a univariate y is a network of one sensor
-        "capability:multivariate": True,
-        "y_inner_mtype": "pd.DataFrame",
-        "X_inner_mtype": "pd.DataFrame",
-        # X is accepted and ignored
-        "capability:exogenous": False,
-        # the network is built for horizon = max(fh), so fh is needed in fit
-        "requires-fh-in-fit": True,
-        # forecasts start after the cutoff; sktime refuses in-sample fh itself
-        "capability:insample": False,
-        "capability:pred_int": False,
-        "capability:pred_int:insample": False,
-        # NaN are masked in the loss and filled along time in the inputs
-        "capability:missing_values": True,
-        # _update keeps the last window current (no retraining)
-        "capability:update": True,
-        # stochastic training, deterministic (on the CPU) given random_state
-        "property:randomness": "derandomized",
-        "capability:random_state": True,
-        "fit_is_empty": False,
-    }
-
-    # The forecaster keeps the rows it needs in self._cur_y (see _fit/_update), so
-    # sktime's own copy of all data in self._y/self._X is off by default (sktime 1.3's
-    # default, adopted early: no double storage, no FutureWarning about the change).
-    # set_config(remember_data=True) still turns it on.
-    _config = {"remember_data": False}
-    # BaseForecaster.__init__ defines _y/_X only when remember_data is on at
-    # construction; keep them defined for a later set_config(remember_data=True).
-    _y = None
-    _X = None
+    _engine = STVLMForecaster
+    _tags = {"python_dependencies": ["torch", "transformers", "peft"]}
 
     def __init__(
         self,
@@ -246,38 +201,7 @@ class STVLMSktimeForecaster(BaseForecaster):
         verbose=1,
         callbacks=None,
     ):
-        self.history = history
-        self.backbone = backbone
-        self.fusion = fusion
-        self.finetune = finetune
-        self.image = image
-        self.lora_r = lora_r
-        self.lora_alpha = lora_alpha
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.learning_rate = learning_rate
-        self.patience = patience
-        self.lr_patience = lr_patience
-        self.lr_factor = lr_factor
-        self.lr_schedule = lr_schedule
-        self.validation_fraction = validation_fraction
-        self.image_size = image_size
-        self.encoder_hidden = encoder_hidden
-        self.decoder_hidden = decoder_hidden
-        self.head = head
-        self.null_value = null_value
-        self.threshold = threshold
-        self.device = device
-        self.precision = precision
-        self.image_cache_mb = image_cache_mb
-        self.calendar = calendar
-        self.calendar_form = calendar_form
-        self.steps_per_day = steps_per_day
-        self.start = start
-        self.output = output
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
+        store_params(self, locals())
         super().__init__()
 
     @classmethod
@@ -302,130 +226,7 @@ class STVLMSktimeForecaster(BaseForecaster):
         >>> STVLMSktimeForecaster.from_preset("cpu", random_state=0).max_epochs
         30
         """
-        return cls(**preset_params(name, **overrides))
-
-    # ------------------------------------------------------------------ engine
-    def _make_engine(self, horizon):
-        """The scikit-learn engine with this forecaster's parameters."""
-        params = {name: getattr(self, name) for name in _ENGINE_PARAMS}
-        return STVLMForecaster(horizon=horizon, **params)
-
-    @staticmethod
-    def _steps(fh, cutoff):
-        """Relative steps (1-based, ints) of ``fh`` from ``cutoff``."""
-        return np.asarray(fh.to_relative(cutoff).to_numpy(), dtype=np.int64)
-
-    # ------------------------------------------------------------------ fit
-    def _fit(self, y, X=None, fh=None):
-        """Train the engine on ``y`` for ``horizon = max(fh)`` steps.
-
-        Parameters
-        ----------
-        y : pd.DataFrame of shape (T, n_sensors)
-        X : ignored
-        fh : ForecastingHorizon
-            Out-of-sample steps; their maximum is the engine's horizon.
-
-        Returns
-        -------
-        self
-        """
-        steps = self._steps(fh, self.cutoff)
-        if steps.min() < 1:
-            # sktime refuses in-sample fh before _fit (capability:insample is
-            # False); this guards direct calls.
-            raise NotImplementedError(
-                f"{type(self).__name__} can not perform in-sample prediction: fh must only "
-                f"hold steps after the cutoff; got relative steps {steps.tolist()}."
-            )
-        horizon = int(steps.max())
-        engine = self._make_engine(horizon)
-        history, horizon = engine._check_params()
-        n_rows = len(y)
-        if n_rows < history + horizon:
-            raise ValueError(
-                f"{type(self).__name__} needs at least history + horizon = {history + horizon} "
-                f"rows of y for one training window (history={history}, horizon={horizon}, the "
-                f"largest step of fh); got {n_rows}. Give a longer series, a shorter fh or a "
-                "smaller history."
-            )
-        try:  # the engine's split rule, on the windows this series gives
-            split_sizes(n_rows - history - horizon + 1, self.validation_fraction, history + horizon - 1)
-        except ValueError:
-            needed = rows_needed(history, horizon, self.validation_fraction)
-            raise ValueError(
-                f"{type(self).__name__} needs at least {needed} rows of y to hold out "
-                f"validation_fraction={self.validation_fraction} of the windows (history="
-                f"{history}, horizon={horizon}, and a gap of {history + horizon - 1} windows "
-                f"between training and validation windows); got {n_rows}. Give a longer "
-                "series, or set validation_fraction=0 to train on all windows."
-            ) from None
-        # The frame itself, so that a DatetimeIndex dates the windows (stvlm.as_windows).
-        engine.fit(pd.DataFrame(y.to_numpy(dtype=np.float64, na_value=np.nan), index=y.index, columns=y.columns))
-        self.forecaster_ = engine
-        self.horizon_ = horizon
-        # Rows seen so far, kept current by _update; predict reads its tail. (sktime's
-        # own self._y is not used: it is not stored under remember_data=False.)
-        self._cur_y = y
-        return self
-
-    # ------------------------------------------------------------------ predict
-    def _predict(self, fh, X=None):
-        """Forecast from the last ``history`` rows seen.
-
-        Parameters
-        ----------
-        fh : ForecastingHorizon
-            Out-of-sample steps, at most ``horizon_`` after the cutoff.
-        X : ignored
-
-        Returns
-        -------
-        y_pred : pd.DataFrame
-            Index ``fh.to_absolute_index(cutoff)``, the columns of ``y``.
-        """
-        steps = self._steps(fh, self.cutoff)
-        if steps.min() < 1 or steps.max() > self.horizon_:
-            raise ValueError(
-                f"{type(self).__name__} was fitted to forecast steps 1 to {self.horizon_} "
-                f"after the cutoff; fh asks for relative steps {steps.tolist()}. Refit with "
-                "the forecasting horizon you need."
-            )
-        y = self._cur_y
-        tail = y.iloc[-self.history :]
-        frame = pd.DataFrame(tail.to_numpy(dtype=np.float64, na_value=np.nan), index=tail.index)
-        window = last_window(frame, self.history)  # dated by a DatetimeIndex, if y has one
-        forecast = self.forecaster_.predict(window)[0]  # (horizon, n_sensors)
-        return pd.DataFrame(
-            forecast[steps - 1],
-            index=fh.to_absolute_index(self.cutoff),
-            columns=y.columns,
-        )
-
-    # ------------------------------------------------------------------ update
-    def _update(self, y, X=None, update_params=True):
-        """Store the new rows; the network is not retrained.
-
-        The cutoff is moved by sktime; the next ``predict`` forecasts from the new
-        last ``history`` rows. ``update_params`` is accepted but does not retrain
-        (see Notes of the class).
-
-        Parameters
-        ----------
-        y : pd.DataFrame
-            New rows (rows at an index seen before replace the old ones).
-        X : ignored
-        update_params : bool, default=True
-            Ignored.
-
-        Returns
-        -------
-        self
-        """
-        from sktime.datatypes import update_data
-
-        self._cur_y = update_data(self._cur_y, y)
-        return self
+        return cls._from_preset(name, overrides)
 
     # ------------------------------------------------------------------ testing
     @classmethod
@@ -447,19 +248,209 @@ class STVLMSktimeForecaster(BaseForecaster):
         """
         tiny = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
                     image_size=16, patch_size=8, vocab_size=500)
-        common = dict(
-            backbone=tiny,
-            max_epochs=1,
-            validation_fraction=0,
-            batch_size=16,
-            encoder_hidden=8,
-            decoder_hidden=8,
-            device="cpu",
-            verbose=0,
-            random_state=0,
-        )
+        common = dict(backbone=tiny, max_epochs=1, validation_fraction=0, batch_size=16, encoder_hidden=8,
+                      decoder_hidden=8, device="cpu", verbose=0, random_state=0)
         return [
             dict(common, history=3),
             # the paper's ablations: no SAF, no fine-tuning
             dict(common, history=4, fusion=None, finetune=None, learning_rate=1e-2),
+        ]
+
+
+class TimeVLMSktimeForecaster(WindowSktimeForecaster):
+    """Time-VLM forecaster for sktime: one model over all variables of a series.
+
+    Wraps :class:`stvlm.TimeVLMForecaster` (same parameters but ``horizon``, same
+    training) for sktime's interface, as :class:`STVLMSktimeForecaster` wraps ST-VLM.
+    ``y`` is a ``pd.DataFrame`` with one column per variable (a ``pd.Series`` is one
+    variable). ``fit`` needs the forecasting horizon: the engine is trained to forecast
+    ``horizon = max(fh)`` steps from windows of ``history`` steps cut from ``y``;
+    ``predict`` feeds it the last ``history`` rows seen (in ``fit`` or in later
+    ``update`` calls) and returns the steps that ``fh`` asks for.
+
+    Panels and hierarchical data are broadcast by sktime: one model per series.
+    Exogenous ``X`` is ignored. Missing values (NaN) in ``y`` are left out of the loss
+    and filled along time in the inputs.
+
+    Parameters
+    ----------
+    history : int, default=512
+        Input steps per window (the paper's ``seq_len``).
+    vlm : {"vilt", "clip", "blip2"}, default="vilt"
+        The kind of frozen vision-language model.
+    backbone : None, "tiny", str, path, config or model, default=None
+        ``None``: the kind's pretrained checkpoint; a hub name or a local folder; a
+        ``transformers`` config of the kind (a random model); ``"tiny"``: a tiny random
+        model (:func:`~stvlm.timevlm.tiny_vlm_config`), for tests and small machines.
+    image : {"fixed", "learnable"} or None, default="fixed"
+        The series-to-image transform; ``None``: the "w/o VAL" ablation.
+    text : bool, default=True
+        ``False``: the "w/o TAL" ablation (no prompt).
+    memory : bool, default=True
+        ``False``: the "w/o RAL" ablation (no local and global memory).
+    d_model, n_heads : int, default=128, 4
+        Width of patches, memory and fusion; heads of their attention.
+    patch_len, stride : int, default=16, 8
+        Patches of the memory learner (``patch_len <= history``).
+    top_k, memory_size : int, default=5, 100
+        Memory entries each series retrieves; pooled patch vectors the memory holds.
+    dropout, norm_const : float, default=0.1, 0.4
+        Dropout; RevIN divides each window by ``std / norm_const``.
+    periodicity : int, default=24
+        Steps per period of the data (24 for hourly data), for the image.
+    description : str, optional
+        A sentence on the data for the prompt.
+    loss : {"mse", "mae"}, default="mse"
+        Minimised and monitored on validation windows.
+    batch_size, max_epochs : int, default=32, 10
+    learning_rate, weight_decay : float, default=1e-3, 0.0
+    patience : int, default=3
+        Epochs without a better validation loss before stopping.
+    lr_schedule : {"cosine", "plateau"}, default="cosine"
+    lr_patience, lr_factor : int, float, default=1, 0.5
+        ``ReduceLROnPlateau`` patience and factor (``lr_schedule="plateau"``).
+    validation_fraction : float, default=0.2
+        Chronological share of the training windows held out for early stopping;
+        ``0`` trains on all windows.
+    null_value, threshold : float or None, default=None
+        Target value treated as missing (NaN always is); targets with
+        ``|y| < threshold`` are missing too.
+    local_files_only : bool or None, default=None
+        For a hub name: never download when ``True``.
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"auto"`` or a torch device string.
+    random_state : int or None, default=None
+        A fixed seed gives the same forecasts on the CPU.
+    verbose : int, default=1
+        ``0`` silences the progress bars.
+    callbacks : list of callable, optional
+        Called after every epoch as ``callback(engine, record)``; truthy stops.
+
+    Attributes
+    ----------
+    forecaster_ : stvlm.TimeVLMForecaster
+        The fitted engine, with ``horizon = horizon_``.
+    horizon_ : int
+        Steps the engine forecasts: the largest step of ``fh`` at fit time.
+
+    See Also
+    --------
+    stvlm.TimeVLMForecaster : the scikit-learn estimator this class wraps.
+    STVLMSktimeForecaster : the same face for ST-VLM.
+
+    Notes
+    -----
+    As for :class:`STVLMSktimeForecaster`: ``y`` needs at least ``history +
+    max(fh)`` rows (more to hold out validation windows; ``fit`` says how many); a
+    ``predict`` beyond the fitted horizon raises a ``ValueError``; ``update`` stores the
+    new rows and moves the cutoff without retraining; ``remember_data`` is off.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from stvlm.sktime import TimeVLMSktimeForecaster
+    >>> t = np.arange(200)[:, None]
+    >>> y = pd.DataFrame(np.sin(2 * np.pi * t / 24 + np.array([0.0, 1.0])), columns=["a", "b"],
+    ...                  index=pd.date_range("2016-07-01", periods=200, freq="h"))
+    >>> forecaster = TimeVLMSktimeForecaster(history=48, backbone="tiny", d_model=16, max_epochs=1,
+    ...                                      random_state=0, verbose=0)
+    >>> forecaster.fit(y, fh=[1, 2, 3, 4, 5, 6])
+    TimeVLMSktimeForecaster(...)
+    >>> y_pred = forecaster.predict()
+    >>> y_pred.shape
+    (6, 2)
+    >>> str(y_pred.index[0])
+    '2016-07-09 08:00:00'
+    """
+
+    _engine = TimeVLMForecaster
+
+    def __init__(
+        self,
+        history=512,
+        *,
+        vlm="vilt",
+        backbone=None,
+        image="fixed",
+        text=True,
+        memory=True,
+        d_model=128,
+        n_heads=4,
+        patch_len=16,
+        stride=8,
+        top_k=5,
+        memory_size=100,
+        dropout=0.1,
+        norm_const=0.4,
+        periodicity=24,
+        description=None,
+        loss="mse",
+        batch_size=32,
+        max_epochs=10,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        patience=3,
+        lr_schedule="cosine",
+        lr_patience=1,
+        lr_factor=0.5,
+        validation_fraction=0.2,
+        null_value=None,
+        threshold=None,
+        local_files_only=None,
+        device="cpu",
+        random_state=None,
+        verbose=1,
+        callbacks=None,
+    ):
+        store_params(self, locals())
+        super().__init__()
+
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        """A forecaster with a named configuration from :data:`stvlm.timevlm.TIMEVLM_PRESETS`.
+
+        Parameters
+        ----------
+        name : {"cpu", "paper"}
+            ``"cpu"``: a tiny random ViLT and the fixed image, for small machines;
+            ``"paper"``: pretrained CLIP-B/32 and the learnable image.
+        **overrides
+            Any other constructor parameter.
+
+        Returns
+        -------
+        TimeVLMSktimeForecaster
+
+        Examples
+        --------
+        >>> from stvlm.sktime import TimeVLMSktimeForecaster
+        >>> TimeVLMSktimeForecaster.from_preset("cpu", history=96).backbone
+        'tiny'
+        """
+        return cls._from_preset(name, overrides)
+
+    @classmethod
+    def get_test_params(cls, parameter_set="default"):
+        """Return testing parameter settings for the estimator.
+
+        Tiny random VLMs and memories that train in a few hundredths of a second on a
+        CPU on the short series of sktime's estimator checks.
+
+        Parameters
+        ----------
+        parameter_set : str, default="default"
+            Name of the set of test parameters to return. There are no special sets.
+
+        Returns
+        -------
+        params : list of dict
+            Parameters to create testing instances of the class.
+        """
+        common = dict(backbone="tiny", d_model=8, n_heads=2, max_epochs=1, batch_size=16, validation_fraction=0,
+                      device="cpu", verbose=0, random_state=0)
+        return [
+            dict(common, history=4, patch_len=2, stride=1),
+            # the other VLM kind, the learnable image, and the "w/o RAL" ablation
+            dict(common, history=4, patch_len=4, stride=2, vlm="clip", image="learnable", memory=False),
         ]

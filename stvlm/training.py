@@ -23,9 +23,9 @@ import numpy as np
 
 from . import distributed
 from ._progress import progress
-from .metrics import target_mask
+from ._losses import LOSSES, _check_loss, masked_mae_loss, masked_mse_loss  # noqa: F401 (public here)
 
-__all__ = ["LR_SCHEDULES", "TrainingLoop", "TrainingResult", "masked_mae_loss", "predict_in_batches"]
+__all__ = ["LOSSES", "LR_SCHEDULES", "TrainingLoop", "TrainingResult", "masked_mae_loss", "masked_mse_loss", "predict_in_batches"]
 
 #: Learning-rate schedules of :class:`TrainingLoop`.
 LR_SCHEDULES = ("plateau", "cosine")
@@ -35,44 +35,9 @@ def _check_lr_schedule(value):
     if value not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {value!r}.")
 
+
 #: Training whose last epoch's loss exceeds the first's by this factor is said to diverge.
 DIVERGENCE_FACTOR = 10.0
-
-
-def masked_mae_loss(pred, y, null_value=0.0, threshold=None):
-    """Masked MAE of a batch, and how many targets it counts.
-
-    Parameters
-    ----------
-    pred : torch.Tensor
-        Forecasts in the units of the data.
-    y : torch.Tensor
-        Targets, same shape.
-    null_value, threshold : float or None
-        The masks of :func:`stvlm.metrics.target_mask`.
-
-    Returns
-    -------
-    loss : torch.Tensor or None
-        Mean absolute error over the kept targets; ``None`` when none is kept.
-    n_valid : int
-
-    Examples
-    --------
-    >>> import torch
-    >>> from stvlm.training import masked_mae_loss
-    >>> y = torch.tensor([1.0, 0.0, float("nan"), 4.0])
-    >>> loss, n = masked_mae_loss(torch.tensor([2.0, 5.0, 1.0, 2.0]), y)
-    >>> float(loss), n
-    (1.5, 2)
-    """
-    import torch
-
-    mask = target_mask(y, null_value, threshold)
-    n_valid = int(mask.sum())
-    if n_valid == 0:
-        return None, 0
-    return (pred - torch.where(mask, y, 0.0)).abs()[mask].mean(), n_valid
 
 
 @dataclass
@@ -123,6 +88,9 @@ class TrainingLoop:
         Adam's weight decay.
     null_value, threshold : float or None
         Masks of the loss (:func:`masked_mae_loss`).
+    loss : {"mae", "mse"}, default="mae"
+        What is minimised and monitored: masked MAE (:func:`masked_mae_loss`) or masked
+        MSE (:func:`masked_mse_loss`, for models scored by MSE).
     callbacks : sequence of callable, optional
         Each is called after every epoch as ``callback(owner, record)``; a truthy
         return stops training (the best weights are still restored).
@@ -180,8 +148,11 @@ class TrainingLoop:
         micro_batch_size=None,
         lr_schedule="plateau",
         validate_initial=False,
+        loss="mae",
     ):
         _check_lr_schedule(lr_schedule)
+        _check_loss(loss)
+        self.loss = loss
         self.forward = forward
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -201,10 +172,11 @@ class TrainingLoop:
 
     # ------------------------------------------------------------------ steps
     def batch_loss(self, source, idx):
-        """Masked MAE of windows ``idx`` of a batch source, and its count."""
+        """Masked loss (MAE or MSE) of windows ``idx`` of a batch source, and its count."""
         inputs, y = source(idx)
         pred = self.forward(inputs)
-        return masked_mae_loss(pred.float(), y, self.null_value, self.threshold)
+        fn = masked_mse_loss if self.loss == "mse" else masked_mae_loss
+        return fn(pred.float(), y, self.null_value, self.threshold)
 
     def train_epoch(self, module, optimizer, source, n, rng):
         """One pass over ``n`` training windows in a random order; the mean loss."""
@@ -266,7 +238,7 @@ class TrainingLoop:
         return total / count if count else math.nan
 
     def evaluate(self, module, source, n):
-        """Mean masked MAE over ``n`` windows, without gradients (shared out over processes)."""
+        """Mean masked loss over ``n`` windows, without gradients (shared out over processes)."""
         import torch
 
         module.eval()
@@ -327,6 +299,8 @@ class TrainingLoop:
             optimizer, mode="min", factor=self.lr_factor, patience=self.lr_patience
         )
         trainable = {n for n, p in module.named_parameters() if p.requires_grad}
+        # Buffers that training writes (a memory of patches) belong to the best epoch too.
+        trainable |= {n for n, _ in module.named_buffers()}
         distributed.broadcast_parameters(module)  # several processes: all start from rank 0's weights
         best_state = _snapshot(module, trainable)
         result = TrainingResult()

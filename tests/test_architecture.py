@@ -53,7 +53,7 @@ def test_one_mask_rule():
     assert _where(r"!= null_value") == ["metrics/_masked.py"]
     # Every mask comes from target_mask: the metrics, the loss, and the estimators' check
     # against a constant forecast (chunk by chunk, with the windows' other summaries).
-    assert _where(r"target_mask\(") == ["data/_windows.py", "metrics/_masked.py", "training.py"]
+    assert _where(r"target_mask\(") == ["_losses.py", "data/_windows.py", "metrics/_masked.py"]
 
 
 def test_images_are_assembled_in_the_kernels_only():

@@ -120,3 +120,63 @@ def test_a_changed_ett_file_is_refused(home, tmp_path):
     (tmp_path / "ett" / "ETTh1.csv").write_text(text.replace("5.827", "5.828", 1))
     with pytest.raises(FetchError, match="sha256"):
         load_ett("ETTh1", data_dir=tmp_path)
+
+
+def test_trained_models_fit_the_training_months_and_validate_on_informers(home, monkeypatch):
+    """On ETT a trained model fits rows [0, 8640) (or the few-shot rows) and validates on
+    the protocol's own validation months, dated, not on a split of its fit rows."""
+    from stvlm._benchmark_models import _fit_kwargs, _fit_rows
+
+    p = load_protocol("etth1", history=96, horizon=96)
+    assert _fit_rows(p, "full").shape == (8640, 7)
+    assert _fit_rows(p, "few-shot-0.05").shape == (427 + 96, 7)
+    val = _fit_kwargs("dlinear", p)["validation_data"]
+    np.testing.assert_array_equal(val.to_numpy(), p.val_series)
+    assert str(val.index[0]) == "2017-06-22 00:00:00"  # row 8640 - 96 of hourly rows from 2016-07-01
+    assert str(val.index[96]) == "2017-06-26 00:00:00"  # row 8640, the first validation month
+    assert _fit_kwargs("last-value", p) == {}
+
+
+def test_benchmark_runs_time_vlm_its_ablations_and_the_baselines(home, tmp_path, monkeypatch):
+    from stvlm import _benchmark_models as bm
+
+    tiny = dict(d_model=8, n_heads=2, max_epochs=1, batch_size=256)
+    monkeypatch.setitem(bm.BENCHMARK_PRESETS, "patchtst", {"cpu": dict(max_epochs=1, batch_size=256)})
+    monkeypatch.setitem(bm.BENCHMARK_PRESETS, "dlinear", {"cpu": dict(max_epochs=1, batch_size=256)})
+    rows = run("etth1", models=["timevlm", "dlinear", "patchtst", "last-value"], settings=["full", "wo-ral"],
+               horizons=[96], results_dir=tmp_path, overrides={"timevlm": tiny}, verbose=0)
+    got = sorted((r["model"], r["setting"]) for r in rows)
+    # the ablation runs for Time-VLM only, and a deterministic model once
+    assert got == [("dlinear", "full"), ("last-value", "full"), ("patchtst", "full"), ("timevlm", "full"),
+                   ("timevlm", "wo-ral")]
+    for r in rows:
+        assert np.isfinite(float(r["MSE"])) and int(r["horizon"]) == 96
+        if r["model"] != "last-value":
+            assert int(r["n_fit_rows"]) == 8640  # the training months; validation comes from the protocol
+    table = (tmp_path / "etth1.md").read_text()
+    assert "Time-VLM" in table and "DLinear" in table and "PatchTST" in table
+
+
+def test_zero_shot_fits_on_the_other_dataset(home, tmp_path, monkeypatch):
+    from stvlm import _benchmark_models as bm
+    from stvlm.baselines import DLinearForecaster
+
+    monkeypatch.setitem(bm.BENCHMARK_PRESETS, "dlinear", {"cpu": dict(max_epochs=1, batch_size=256)})
+    fitted = []
+    fit = DLinearForecaster.fit
+
+    def spy(self, X, y=None, **kw):
+        fitted.append((np.asarray(X)[0].copy(), kw["validation_data"].to_numpy()[0].copy()))
+        return fit(self, X, y, **kw)
+
+    monkeypatch.setattr(DLinearForecaster, "fit", spy)
+    rows = run("etth2", models=["dlinear", "last-value"], settings=["zero-shot-etth1"], horizons=[96],
+               results_dir=tmp_path, verbose=0)
+    assert [(r["model"], r["setting"]) for r in rows] == [("dlinear", "zero-shot-etth1")]
+    source, target = load_protocol("etth1", horizon=96), load_protocol("etth2", horizon=96)
+    np.testing.assert_array_equal(fitted[0][0], source.fit_series[0])  # ETTh1's rows train ...
+    np.testing.assert_array_equal(fitted[0][1], source.val_series[0])  # ... and validate
+    assert float(rows[0]["MSE"]) > 0 and rows[0]["protocol"] == "etth2" and int(rows[0]["n_fit_rows"]) == 8640
+    assert not np.array_equal(source.test_X[0], target.test_X[0])
+    with pytest.raises(ValueError, match="that is the full setting"):
+        run("etth1", models=["dlinear"], settings=["zero-shot-etth1"], horizons=[96], results_dir=tmp_path)

@@ -172,10 +172,14 @@ def test_sklearn_estimator_checks(estimator, check):
 # same reason (a 2-D X is a series, y is cut from it). The simple ones learn nothing from
 # y and predict windows (3-D) only, so the checks that fit on tabular X and predict that
 # same 2-D X fail on predict, and the one that wants a NaN y refused finds it ignored.
+from stvlm import TimeVLMForecaster  # noqa: E402
+from stvlm._base import BaseWindowForecaster  # noqa: E402
 from stvlm.baselines import (  # noqa: E402
+    DLinearForecaster,
     HistoricalAverageForecaster,
     LastValueForecaster,
     LSTMForecaster,
+    PatchTSTForecaster,
     SeasonalNaiveForecaster,
     STIDForecaster,
 )
@@ -205,11 +209,16 @@ BASELINES = [
     LastValueForecaster(horizon=F),
     HistoricalAverageForecaster(steps_per_day=4, history=H, horizon=F),
     SeasonalNaiveForecaster(season=F, horizon=F),
+    # the long-term models (issue #14) share the base, so the same checks apply
+    DLinearForecaster(history=H, horizon=F, moving_average=3, max_epochs=1, batch_size=16, random_state=0),
+    PatchTSTForecaster(history=H, horizon=F, patch_len=2, stride=1, max_epochs=1, batch_size=16, random_state=0),
+    TimeVLMForecaster(history=H, horizon=F, backbone="tiny", patch_len=2, stride=1, d_model=8, n_heads=2,
+                      max_epochs=1, batch_size=16, random_state=0, verbose=0),
 ]
 
 
 def _baseline_expected_failed(estimator):
-    if isinstance(estimator, (STIDForecaster, LSTMForecaster)):
+    if isinstance(estimator, BaseWindowForecaster):
         return FORECASTER_EXPECTED_FAILED
     return SIMPLE_EXPECTED_FAILED
 

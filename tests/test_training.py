@@ -359,3 +359,76 @@ def test_stvlm_in_micro_batches_fits_and_predicts_as_in_whole_batches(monkeypatc
     # relative (measured; every other weight agrees to 1e-4), where the LSTM head's
     # single shared bias agrees to 2e-7.
     np.testing.assert_allclose(pieces.predict(X), expected, rtol=1e-4 if head == "lstm" else 2e-2)
+
+
+# ---------------------------------------------------------------------- issue #14: MSE, buffers, validation data
+def test_mse_loss_is_minimised_and_monitored_when_asked():
+    from stvlm.training import masked_mse_loss
+
+    pred, y = torch.tensor([1.0, 4.0, 0.0]), torch.tensor([2.0, 1.0, 0.0])  # the 0 target is masked
+    loss, n = masked_mse_loss(pred, y, null_value=0.0)
+    assert n == 2 and float(loss) == pytest.approx((1 + 9) / 2)
+    seen = []
+
+    class Loop(TrainingLoop):
+        def batch_loss(self, source, idx):
+            out = super().batch_loss(source, idx)
+            seen.append(self.loss)
+            return out
+
+    x = torch.linspace(-1, 1, 16)[:, None]
+    net = torch.nn.Linear(1, 1)
+    src = lambda idx: ((x[idx],), 3 * x[idx])  # noqa: E731
+    loop = Loop(lambda inp: net(*inp), max_epochs=1, batch_size=8, learning_rate=0.1, patience=1, lr_patience=1,
+                lr_factor=0.5, null_value=None, loss="mse")
+    result = loop.fit(net, src, 16, src, 16, rng=np.random.default_rng(0))
+    with torch.no_grad():
+        mse = float(((net(x) - 3 * x) ** 2).mean())
+    assert set(seen) == {"mse"} and result.loss_history[0]["val_loss"] == pytest.approx(mse, rel=1e-5)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        TrainingLoop(lambda inp: inp, max_epochs=1, batch_size=1, learning_rate=0.1, patience=1, lr_patience=1,
+                     lr_factor=0.5, loss="huber")
+
+
+def test_the_best_epochs_buffers_are_restored_with_its_weights():
+    torch.manual_seed(0)
+    x = torch.linspace(-1, 1, 8)[:, None]
+
+    class Counting(torch.nn.Linear):
+        def __init__(self):
+            super().__init__(1, 1)
+            self.register_buffer("steps", torch.zeros(()))
+
+        def forward(self, inp):
+            if self.training:
+                self.steps += 1
+            return super().forward(inp)
+
+    net = Counting()
+    val_losses = iter([1.0, 2.0, 3.0])
+
+    class Loop(TrainingLoop):
+        def evaluate(self, module, source, n):
+            return next(val_losses)
+
+    loop = Loop(lambda inp: net(*inp), max_epochs=3, batch_size=8, learning_rate=0.1, patience=5, lr_patience=5,
+                lr_factor=0.5, null_value=None)
+    src = lambda idx: ((x[idx],), x[idx])  # noqa: E731
+    result = loop.fit(net, src, 8, src, 8, rng=np.random.default_rng(0))
+    assert result.best_epoch == 1 and float(net.steps) == 1  # not 3: epoch 1's buffer came back
+
+
+def test_validation_data_replaces_the_split(series):
+    model = LSTMForecaster(hidden_size=4, batch_size=16, max_epochs=1, output="level", null_value=None,
+                           random_state=0, history=12, horizon=12)
+    model.fit(series[:150], validation_data=series[150:])
+    # the validation loss of the only epoch is the score of the kept weights on those windows
+    assert -model.score(series[150:]) == pytest.approx(model.loss_history_[0]["val_loss"], rel=1e-4)
+    # all of X trained: 150 rows make too few windows to split off the default 20 % with its gap
+    with pytest.raises(ValueError, match="too few to hold out"):
+        LSTMForecaster(history=60, horizon=12, max_epochs=1).fit(series[:150])
+    LSTMForecaster(history=60, horizon=12, max_epochs=1, hidden_size=4).fit(series[:150], validation_data=series[150:])
+    with pytest.raises(ValueError, match="validation_data has 3 sensors; X has 4"):
+        model.fit(series[:150], validation_data=series[150:, :3])
+    with pytest.raises(ValueError, match="validation_data is not dated"):
+        STIDForecaster(steps_per_day=48, max_epochs=1).fit(series[:150], validation_data=series[150:])

@@ -13,14 +13,18 @@ The trained ones share :mod:`stvlm.training`'s loop and :mod:`stvlm.data`'s spli
 nothing here depends on the ST-VLM model itself.
 """
 
+from ._dlinear import DLinearForecaster
 from ._lstm import LSTMForecaster
+from ._patchtst import PatchTSTForecaster
 from ._simple import HistoricalAverageForecaster, LastValueForecaster, SeasonalNaiveForecaster
 from ._stid import STIDForecaster
 
 __all__ = [
+    "DLinearForecaster",
     "HistoricalAverageForecaster",
     "LSTMForecaster",
     "LastValueForecaster",
+    "PatchTSTForecaster",
     "STIDForecaster",
     "SeasonalNaiveForecaster",
 ]

@@ -218,7 +218,7 @@ class STIDForecaster(_NeuralWindowForecaster):
     def _output_layer(self, module):
         return module.head
 
-    def fit(self, X, y=None, time_of_day=None):
+    def fit(self, X, y=None, time_of_day=None, *, validation_data=None):
         """Train the network.
 
         Parameters
@@ -233,6 +233,9 @@ class STIDForecaster(_NeuralWindowForecaster):
         time_of_day : array-like of int, shape (n_windows,), optional
             Deprecated: the slot of each window's *first* history step, for bare
             windows. Use :class:`stvlm.Windows` instead.
+        validation_data : DataFrame, Windows or (windows, targets), optional
+            Held-out data to validate on instead of the split (see
+            :meth:`stvlm.STVLMForecaster.fit`); dated, as the model reads the time of day.
 
         Returns
         -------
@@ -240,7 +243,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         """
         if time_of_day is not None:  # deprecated: time comes with the data
             X, y = _windows_with_time(self, X, y, time_of_day, "fit"), None
-        return super().fit(X, y)
+        return super().fit(X, y, validation_data=validation_data)
 
     def predict(self, X, time_of_day=None):
         """Forecast the next ``horizon`` steps of each window.

@@ -153,6 +153,34 @@ def load_ett(name="ETTh1", data_dir=None):
     return fetch_ett(name, data_dir=data_dir, download_if_missing=False, verbose=0)
 
 
+def describe(name):
+    """A sentence on an ETT dataset for a model's prompt (``None`` for other names).
+
+    Parameters
+    ----------
+    name : str
+        A protocol or dataset name.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> from stvlm.datasets._ett import describe
+    >>> describe("etth1")[:40], describe("pems08-tail")
+    ('Hourly readings of an electricity transf', None)
+    """
+    try:
+        key = _canonical(name)
+    except ValueError:
+        return None
+    return (
+        f"Hourly readings of an electricity transformer in China ({key}): six power load features "
+        "and the oil temperature, over two years."
+    )
+
+
 def ett_protocol(name, data_dir=None, *, history=96, horizon=96, download=False, verbose=1):
     """The long-term protocol of ETTh1 / ETTh2 (see :func:`load_protocol`)."""
     key = _canonical(name)

@@ -1,0 +1,334 @@
+"""PatchTST: each channel's window cut into patches, read by a Transformer encoder (Nie
+et al., "A Time Series is Worth 64 Words: Long-term Forecasting with Transformers",
+ICLR 2023)."""
+
+from __future__ import annotations
+
+import functools
+
+from .._base import BaseWindowForecaster
+from .._validation import check_positive_int, check_real
+from ._dlinear import _check_bool
+
+__all__ = ["PatchTSTForecaster"]
+
+_NORMS = ("batch", "layer")
+
+
+def n_patches(history, patch_len, stride):
+    """Patches of a window of ``history`` steps padded at its end by ``stride`` copies
+    of its last value: ``(history - patch_len) // stride + 2``."""
+    return (history - patch_len) // stride + 2
+
+
+class PatchTSTForecaster(BaseWindowForecaster):
+    """PatchTST: channel-independent patches through a Transformer encoder.
+
+    Every channel's window is one sequence (the weights are shared by all channels,
+    which never mix). It is normalised by its own mean and standard deviation
+    (RevIN), padded at its end by ``stride`` copies of its last value, and cut into
+    patches of ``patch_len`` steps every ``stride`` steps. Each patch is embedded
+    linearly, a learned positional embedding (initialised in ±0.02) is added,
+    ``n_layers`` post-norm Transformer encoder layers (GELU) read the patches, and a
+    linear head maps all of them, flattened, to the ``horizon`` values, de-normalised
+    with the window's statistics. Training is the shared loop of every stvlm model
+    (Adam, a learning-rate schedule, early stopping on a chronological validation
+    split, best weights restored, one z-score from the training part).
+
+    Parameters
+    ----------
+    history : int, default=96
+        Input steps per window (at least ``patch_len``).
+    horizon : int, default=96
+        Steps to forecast.
+    patch_len, stride : int, default=16, 8
+        Steps per patch, and between the starts of consecutive patches (the paper's).
+    d_model, n_heads, n_layers, d_ff : int, default=16, 4, 3, 128
+        Width of the patch embedding and the encoder, attention heads (they must
+        divide ``d_model``), encoder layers, and width of each layer's feed-forward
+        block (the paper's ETTh1 / ETTh2 setting).
+    dropout : float, default=0.3
+        Dropout after the positional embedding, in the feed-forward blocks and on
+        the residual branches (the paper's ETTh1 / ETTh2 setting).
+    norm : {"batch", "layer"}, default="batch"
+        Normalisation in the encoder layers: ``BatchNorm1d`` over the patches (the
+        paper's) or ``LayerNorm``.
+    revin, revin_affine : bool, default=True, False
+        Normalise each window and channel by its own mean and standard deviation and
+        de-normalise the forecast (RevIN); with a learned scale and shift per channel
+        (the paper's scripts: RevIN without them).
+    batch_size : int, default=128
+        Windows per optimisation step (the paper's; each holds ``n_sensors`` sequences).
+    max_epochs : int, default=20
+        Upper bound on epochs (ours; the paper trains up to 100).
+    learning_rate : float, default=1e-3
+        Adam learning rate (ours; the paper's is 1e-4 over up to 100 epochs).
+    weight_decay : float, default=0.0
+        Adam weight decay (none in the paper).
+    patience : int, default=3
+        Epochs without a better validation loss before stopping (ours; the paper: 20).
+    lr_patience, lr_factor : int, float, default=1, 0.5
+        ``ReduceLROnPlateau`` patience and factor (with ``lr_schedule="plateau"``).
+    lr_schedule : {"plateau", "cosine"}, default="cosine"
+        ``"cosine"``: the rate decays from ``learning_rate`` to near zero over
+        ``max_epochs`` (the paper's one-cycle schedule without its warm-up).
+        ``"plateau"``: ``ReduceLROnPlateau`` on the validation loss.
+    validation_fraction : float, default=0.2
+        Chronological share of the windows held out for early stopping (``0``: none).
+    loss : {"mse", "mae"}, default="mse"
+        Training loss, in data units (the paper trains on MSE).
+    null_value : float or None, default=None
+        Target value treated as missing in the loss and in ``score`` (NaN always is);
+        None: only NaN (the ETT series have no missing readings).
+    threshold : float or None, default=None
+        Targets with ``|y| < threshold`` are missing too (:func:`stvlm.metrics.target_mask`).
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"auto"`` or a torch device string.
+    output : {"level", "change"}, default="level"
+        What the network forecasts: the values (the paper), or each step's change from
+        the window's last value, added back before the loss (RevIN then rescales the
+        change without shifting it). With ``"change"`` the head starts at zero, so the
+        untrained model repeats the last value.
+    random_state : int or None, default=None
+        Seed of weights, dropout and batch order.
+    verbose : int, default=0
+        ``1`` shows a progress bar over epochs.
+    callbacks : list of callable or None, default=None
+        Called after every epoch as ``callback(model, record)``; a truthy return
+        stops training.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained network: scaled windows ``(B, history, N)`` to scaled forecasts
+        ``(B, horizon, N)``.
+    mean_, std_ : float
+        z-score of the inputs (training windows).
+    loss_history_ : list of dict
+        Per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``lr``, ``seconds``.
+    best_epoch_, best_score_ : int, float
+        Epoch whose weights were kept, and its negative monitored loss.
+    interrupted_ : bool
+        Whether Ctrl-C stopped training (the best weights so far are kept).
+    n_features_in_ : int
+        Channels seen in ``fit``.
+
+    Notes
+    -----
+    The paper's (its ETTh1 / ETTh2 scripts): every architecture default, batches of
+    128 and MSE. Its attention also adds each layer's scores to the next layer's
+    ("residual attention"); here each layer is ``torch.nn.MultiheadAttention``. Ours,
+    for a CPU: at most 20 epochs, patience 3, Adam at 1e-3 with a cosine decay (the
+    paper: 1e-4 in a one-cycle schedule, up to 100 epochs, patience 20), one z-score
+    over all channels before RevIN, and ``history=96`` (PatchTST/42 reads 336 steps).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm.baselines import PatchTSTForecaster
+    >>> rng = np.random.default_rng(0)
+    >>> t = np.arange(400)
+    >>> series = np.sin(2 * np.pi * t / 24)[:, None] + 0.1 * rng.standard_normal((400, 3))
+    >>> model = PatchTSTForecaster(history=48, horizon=12, max_epochs=2, random_state=0).fit(series)
+    >>> model.predict(series[None, -48:]).shape
+    (1, 12, 3)
+    """
+
+    def __init__(
+        self,
+        history=96,
+        horizon=96,
+        *,
+        patch_len=16,
+        stride=8,
+        d_model=16,
+        n_heads=4,
+        n_layers=3,
+        d_ff=128,
+        dropout=0.3,
+        norm="batch",
+        revin=True,
+        revin_affine=False,
+        batch_size=128,
+        max_epochs=20,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        patience=3,
+        lr_patience=1,
+        lr_factor=0.5,
+        lr_schedule="cosine",
+        validation_fraction=0.2,
+        loss="mse",
+        null_value=None,
+        threshold=None,
+        device="cpu",
+        output="level",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.history = history
+        self.horizon = horizon
+        self.patch_len = patch_len
+        self.stride = stride
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.n_layers = n_layers
+        self.d_ff = d_ff
+        self.dropout = dropout
+        self.norm = norm
+        self.revin = revin
+        self.revin_affine = revin_affine
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.lr_patience = lr_patience
+        self.lr_factor = lr_factor
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
+        self.loss = loss
+        self.null_value = null_value
+        self.threshold = threshold
+        self.device = device
+        self.output = output
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def _check_model_params(self):
+        patch_len = check_positive_int(self.patch_len, "patch_len")
+        if patch_len > self.history:
+            raise ValueError(f"patch_len must be at most history ({self.history}); got {patch_len}.")
+        check_positive_int(self.stride, "stride")
+        for name in ("n_layers", "d_ff"):
+            check_positive_int(getattr(self, name), name)
+        d_model = check_positive_int(self.d_model, "d_model")
+        n_heads = check_positive_int(self.n_heads, "n_heads")
+        if d_model % n_heads:
+            raise ValueError(f"n_heads must divide d_model ({d_model}); got {n_heads}.")
+        check_real(self.dropout, "dropout", low=0, high=1, high_open=True)
+        if self.norm not in _NORMS:
+            raise ValueError(f"norm must be one of {_NORMS}; got {self.norm!r}.")
+        _check_bool(self.revin, "revin")
+        _check_bool(self.revin_affine, "revin_affine")
+
+    def _build_module(self, n_sensors):
+        return _torch_definitions()["PatchTSTModule"](
+            self.history, self.horizon, n_sensors, patch_len=self.patch_len, stride=self.stride,
+            d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers, d_ff=self.d_ff,
+            dropout=self.dropout, norm=self.norm, revin=bool(self.revin), affine=bool(self.revin_affine),
+            change=self._output() == "change",
+        )
+
+    def _output_layer(self, module):
+        return module.head
+
+
+# ---------------------------------------------------------------------- torch modules
+# Defined on first use (PEP 562 module __getattr__), so that importing stvlm.baselines
+# does not import torch; pickle finds them by name through the same hook.
+_TORCH_NAMES = ("RevIN", "_BatchNorm", "EncoderLayer", "PatchTSTModule")
+
+
+def __getattr__(name):
+    if name in _TORCH_NAMES:
+        return _torch_definitions()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _torch_definitions():
+    import torch
+    from torch import nn
+
+    class RevIN(nn.Module):
+        """Reversible instance normalisation over time of ``(B, L, N)``, per window and
+        channel; ``affine``: a learned scale and shift per channel."""
+
+        def __init__(self, n_channels, affine=False, eps=1e-5):
+            super().__init__()
+            self.eps = eps
+            self.weight = nn.Parameter(torch.ones(n_channels)) if affine else None
+            self.bias = nn.Parameter(torch.zeros(n_channels)) if affine else None
+
+        def normalize(self, x):
+            mean = x.mean(dim=1, keepdim=True)
+            std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps)
+            x = (x - mean) / std
+            if self.weight is not None:
+                x = x * self.weight + self.bias
+            return x, (mean, std)
+
+        def denormalize(self, y, stats, shift=True):
+            """Back to the window's units; ``shift=False``: a change (scaled, not shifted)."""
+            mean, std = stats
+            if self.weight is not None:
+                y = (y - self.bias) / (self.weight + self.eps**2)
+            y = y * std
+            return y + mean if shift else y
+
+    class _BatchNorm(nn.BatchNorm1d):
+        """BatchNorm1d over the features of ``(B, P, d)``."""
+
+        def forward(self, x):
+            return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+    class EncoderLayer(nn.Module):
+        """Post-norm Transformer encoder layer: attention and a GELU feed-forward block,
+        each added back and normalised (BatchNorm as in the paper, or LayerNorm)."""
+
+        def __init__(self, d_model, n_heads, d_ff, dropout, norm="batch"):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
+            self.ff = nn.Sequential(
+                nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model)
+            )
+            self.drop = nn.Dropout(dropout)
+            make = _BatchNorm if norm == "batch" else nn.LayerNorm
+            self.norm_attn, self.norm_ff = make(d_model), make(d_model)
+
+        def forward(self, h):
+            h = self.norm_attn(h + self.drop(self.attn(h, h, h, need_weights=False)[0]))
+            return self.norm_ff(h + self.drop(self.ff(h)))
+
+    class PatchTSTModule(nn.Module):
+        """Scaled windows ``(B, history, N)`` -> scaled forecasts ``(B, horizon, N)``,
+        each channel on its own: RevIN, patches, encoder, flatten head."""
+
+        def __init__(self, history, horizon, n_channels, *, patch_len=16, stride=8, d_model=16, n_heads=4,
+                     n_layers=3, d_ff=128, dropout=0.3, norm="batch", revin=True, affine=False, change=False):
+            super().__init__()
+            self.patch_len, self.stride, self.change = patch_len, stride, change
+            self.n_patches = n_patches(history, patch_len, stride)
+            self.revin = RevIN(n_channels, affine) if revin else None
+            self.embed = nn.Linear(patch_len, d_model)
+            self.position = nn.Parameter(torch.empty(self.n_patches, d_model).uniform_(-0.02, 0.02))
+            self.drop = nn.Dropout(dropout)
+            self.layers = nn.ModuleList(EncoderLayer(d_model, n_heads, d_ff, dropout, norm) for _ in range(n_layers))
+            self.head = nn.Linear(self.n_patches * d_model, horizon)
+
+        def patches(self, x):
+            """``(S, L)`` sequences -> ``(S, n_patches, patch_len)``, the last value
+            repeated ``stride`` times at the end."""
+            x = torch.cat([x, x[:, -1:].expand(-1, self.stride)], dim=1)
+            return x.unfold(-1, self.patch_len, self.stride)
+
+        def forward(self, x):
+            B, L, N = x.shape
+            if self.revin is not None:
+                x, stats = self.revin.normalize(x)
+            h = self.patches(x.transpose(1, 2).reshape(B * N, L))  # one sequence per (window, channel)
+            h = self.drop(self.embed(h) + self.position)
+            for layer in self.layers:
+                h = layer(h)
+            y = self.head(h.flatten(1)).reshape(B, N, -1).transpose(1, 2)
+            if self.revin is not None:
+                y = self.revin.denormalize(y, stats, shift=not self.change)
+            return y
+
+    found = {"RevIN": RevIN, "_BatchNorm": _BatchNorm, "EncoderLayer": EncoderLayer, "PatchTSTModule": PatchTSTModule}
+    for cls in found.values():
+        cls.__module__, cls.__qualname__ = __name__, cls.__name__
+    return found
