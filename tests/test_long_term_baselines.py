@@ -16,8 +16,8 @@ from sklearn.base import clone
 
 from stvlm import make_windows
 from stvlm.baselines import DLinearForecaster, LSTMForecaster, PatchTSTForecaster
-from stvlm.baselines._dlinear import DLinearModule, moving_average
-from stvlm.baselines._patchtst import PatchTSTModule, RevIN, n_patches
+from stvlm.baselines._long_term_modules import DLinearModule, PatchTSTModule, RevIN, moving_average
+from stvlm.baselines._patchtst import n_patches
 
 
 @pytest.fixture(autouse=True)
@@ -251,7 +251,7 @@ def test_pickle_round_trip(name, fitted):
 
 
 def test_unpickles_in_a_fresh_process_and_import_needs_no_torch(tmp_path, fitted):
-    # The torch modules are defined on first use; a fresh process finds them by name.
+    # A fresh process finds the torch modules by name (stvlm.baselines._long_term_modules).
     X = noisy_series()[None, -24:]
     (tmp_path / "m.pkl").write_bytes(pickle.dumps([fitted["dlinear-individual"], fitted["patchtst"]]))
     np.save(tmp_path / "x.npy", X)

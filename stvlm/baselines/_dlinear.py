@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 
@@ -180,7 +179,9 @@ class DLinearForecaster(BaseWindowForecaster):
     def _build_module(self, n_sensors):
         import torch
 
-        module = _torch_definitions()["DLinearModule"](
+        from ._long_term_modules import DLinearModule
+
+        module = DLinearModule(
             self.history, self.horizon, self.moving_average, n_sensors if self.individual else None
         )
         if self._output() == "change":
@@ -190,69 +191,3 @@ class DLinearForecaster(BaseWindowForecaster):
                     layer.weight.zero_()
                     layer.bias.zero_()
         return module
-
-
-# ---------------------------------------------------------------------- torch modules
-# Defined on first use (PEP 562 module __getattr__), so that importing stvlm.baselines
-# does not import torch; pickle finds them by name through the same hook.
-_TORCH_NAMES = ("DLinearModule", "PerChannelLinear", "moving_average")
-
-
-def __getattr__(name):
-    if name in _TORCH_NAMES:
-        return _torch_definitions()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@functools.cache
-def _torch_definitions():
-    import math
-
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    def moving_average(x, kernel):
-        """Centred moving average of ``x (..., L)`` along its last axis, the first and
-        last values repeated ``(kernel - 1) // 2`` times at the edges: length ``L``."""
-        shape = x.shape
-        x = x.reshape(-1, 1, shape[-1])
-        pad = (kernel - 1) // 2
-        x = F.pad(x, (pad, pad), mode="replicate")
-        return F.avg_pool1d(x, kernel, stride=1).reshape(shape)
-
-    class PerChannelLinear(nn.Module):
-        """One ``Linear(n_in -> n_out)`` per channel, on ``(B, N, n_in)``."""
-
-        def __init__(self, n_channels, n_in, n_out):
-            super().__init__()
-            bound = 1 / math.sqrt(n_in)  # nn.Linear's initialisation, per channel
-            self.weight = nn.Parameter(torch.empty(n_channels, n_out, n_in).uniform_(-bound, bound))
-            self.bias = nn.Parameter(torch.empty(n_channels, n_out).uniform_(-bound, bound))
-
-        def forward(self, x):
-            return torch.einsum("bni,noi->bno", x, self.weight) + self.bias
-
-    class DLinearModule(nn.Module):
-        """Scaled windows ``(B, history, N)`` -> scaled forecasts ``(B, horizon, N)``:
-        a linear map of each channel's trend plus one of its remainder."""
-
-        def __init__(self, history, horizon, kernel, n_channels=None):
-            super().__init__()
-            self.kernel = kernel
-            if n_channels is None:
-                self.seasonal = nn.Linear(history, horizon)
-                self.trend = nn.Linear(history, horizon)
-            else:
-                self.seasonal = PerChannelLinear(n_channels, history, horizon)
-                self.trend = PerChannelLinear(n_channels, history, horizon)
-
-        def forward(self, x):
-            x = x.transpose(1, 2)  # (B, N, history): one series per channel
-            trend = moving_average(x, self.kernel)
-            return (self.seasonal(x - trend) + self.trend(trend)).transpose(1, 2)
-
-    found = {"DLinearModule": DLinearModule, "PerChannelLinear": PerChannelLinear, "moving_average": moving_average}
-    for obj in found.values():
-        obj.__module__, obj.__qualname__ = __name__, obj.__name__
-    return found
