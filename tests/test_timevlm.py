@@ -264,3 +264,26 @@ def test_too_few_variables_at_predict(series):
     model = tiny(max_epochs=1).fit(series)
     with pytest.raises(ValueError, match="expecting 3 features"):
         model.predict(series[None, -L:, :2])
+
+
+def test_constant_variables_and_missing_values_give_finite_forecasts(series):
+    data = series.copy()
+    data[:, 1] = 7.0  # a variable that never moves: RevIN divides by sqrt(1e-5), not 0
+    data[50:60, 0] = np.nan  # missing values: masked in the loss, filled in the inputs
+    model = tiny(max_epochs=1).fit(data)
+    window = data[None, -L:].copy()
+    window[0, 5, 2] = np.nan
+    y = model.predict(window)
+    assert np.isfinite(y).all()
+    # a flat window forecasts its level, up to RevIN's floor sqrt(1e-5) / 0.4 times the normalised forecast
+    np.testing.assert_allclose(y[0, :, 1], 7.0, atol=1e-2)
+
+
+def test_missing_pretrained_weights_say_how_to_get_them(series, monkeypatch, tmp_path):
+    from stvlm.network import BackboneNotAvailableError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BackboneNotAvailableError, match="Ways out"):
+        tiny(backbone=None, vlm="clip").fit(series)
+    with pytest.raises(BackboneNotAvailableError, match="no such local directory"):
+        tiny(backbone=str(tmp_path / "nowhere")).fit(series)
