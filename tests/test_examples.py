@@ -28,6 +28,7 @@ EXPECTED = {
     "plotting.py": ["saved", "correlation_window", "training_history.png", "4 figures in"],
     "pipeline_cv.py": [],
     "sktime_evaluation.py": ["evaluate", "ForecastingBenchmark"],
+    "timevlm_etth1.py": ["ETTh1", "Time-VLM (cpu preset)", "DLinear", "Seasonal repeat"],
 }
 
 
