@@ -76,7 +76,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         ``ReduceLROnPlateau`` patience (the factor is ``lr_factor``).
     lr_factor : float, default=0.5
         Factor of ``ReduceLROnPlateau``.
-    lr_schedule : {"plateau", "cosine"}, default="plateau"
+    lr_schedule : {"plateau", "cosine", "exponential"}, default="plateau"
         ``"plateau"``: ``ReduceLROnPlateau`` on the validation loss (``lr_patience``,
         ``lr_factor``). ``"cosine"``: the rate decays from ``learning_rate`` to near zero
         over ``max_epochs`` (:class:`stvlm.training.TrainingLoop`).

@@ -63,7 +63,7 @@ class STVLMSktimeForecaster(WindowSktimeForecaster):
         Early-stopping patience in epochs; the best weights are restored.
     lr_patience, lr_factor : int, float, default=10, 0.5
         ``ReduceLROnPlateau`` patience and factor (``lr_schedule="plateau"``).
-    lr_schedule : {"plateau", "cosine"}, default="plateau"
+    lr_schedule : {"plateau", "cosine", "exponential"}, default="plateau"
         Or a cosine decay to near zero over ``max_epochs``.
     validation_fraction : float, default=0.2
         Chronological share of the training windows held out for early stopping;
@@ -306,7 +306,7 @@ class TimeVLMSktimeForecaster(WindowSktimeForecaster):
     learning_rate, weight_decay : float, default=1e-3, 0.0
     patience : int, default=3
         Epochs without a better validation loss before stopping.
-    lr_schedule : {"cosine", "plateau"}, default="cosine"
+    lr_schedule : {"cosine", "plateau", "exponential"}, default="cosine"
     lr_patience, lr_factor : int, float, default=1, 0.5
         ``ReduceLROnPlateau`` patience and factor (``lr_schedule="plateau"``).
     validation_fraction : float, default=0.2

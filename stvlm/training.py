@@ -28,7 +28,7 @@ from ._losses import LOSSES, _check_loss, masked_mae_loss, masked_mse_loss  # no
 __all__ = ["LOSSES", "LR_SCHEDULES", "TrainingLoop", "TrainingResult", "masked_mae_loss", "masked_mse_loss", "predict_in_batches"]
 
 #: Learning-rate schedules of :class:`TrainingLoop`.
-LR_SCHEDULES = ("plateau", "cosine")
+LR_SCHEDULES = ("plateau", "cosine", "exponential")
 
 
 def _check_lr_schedule(value):
@@ -101,12 +101,14 @@ class TrainingLoop:
     micro_batch_size : int or None, default=None
         Run each batch in pieces of at most this many windows, their gradients added up
         to the batch's (the same step, less activation memory); ``None``: whole batches.
-    lr_schedule : {"plateau", "cosine"}, default="plateau"
+    lr_schedule : {"plateau", "cosine", "exponential"}, default="plateau"
         ``"plateau"``: ``ReduceLROnPlateau`` (``lr_patience``, ``lr_factor``) on the
         monitored loss. ``"cosine"``: epoch ``e`` (from 1) trains at
         ``learning_rate * (1 + cos(pi * (e - 1) / max_epochs)) / 2``, reaching near zero at
         the cap whatever the losses do — for a fixed epoch budget that a plateau would
         not decay within (``lr_patience`` and ``lr_factor`` are then unused).
+        ``"exponential"``: epoch ``e`` trains at ``learning_rate * lr_factor ** (e - 1)``
+        (the long-term forecasting papers' ``lradj="type1"`` with ``lr_factor=0.5``).
     validate_initial : bool, default=False
         Score the initial weights on the validation windows first, as "epoch 0": when
         no epoch beats them, they are what is kept (``best_epoch == 0``). For models
@@ -263,7 +265,9 @@ class TrainingLoop:
                 raise _NonFiniteLoss("validation", total / count)
         return total / count if count else math.nan
 
-    def _cosine_lr(self, epoch):
+    def _scheduled_lr(self, epoch):
+        if self.lr_schedule == "exponential":
+            return self.learning_rate * self.lr_factor ** (epoch - 1)
         return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / self.max_epochs))
 
     # ------------------------------------------------------------------ loop
@@ -313,9 +317,9 @@ class TrainingLoop:
                     result.best_loss = initial
             for epoch in range(1, self.max_epochs + 1):
                 t0 = time.perf_counter()
-                if self.lr_schedule == "cosine":
+                if self.lr_schedule != "plateau":
                     for group in optimizer.param_groups:
-                        group["lr"] = self._cosine_lr(epoch)
+                        group["lr"] = self._scheduled_lr(epoch)
                 train_loss = self.train_epoch(module, optimizer, train, n_train, rng)
                 val_loss = self.evaluate(module, val, n_val) if n_val else math.nan
                 monitor = val_loss if n_val else train_loss

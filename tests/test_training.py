@@ -432,3 +432,13 @@ def test_validation_data_replaces_the_split(series):
         model.fit(series[:150], validation_data=series[150:, :3])
     with pytest.raises(ValueError, match="validation_data is not dated"):
         STIDForecaster(steps_per_day=48, max_epochs=1).fit(series[:150], validation_data=series[150:])
+
+
+def test_exponential_schedule_multiplies_the_rate_every_epoch():
+    x = torch.linspace(-1, 1, 16)[:, None]
+    net = torch.nn.Linear(1, 1)
+    src = lambda idx: ((x[idx],), 3 * x[idx])  # noqa: E731
+    loop = TrainingLoop(lambda inp: net(*inp), max_epochs=4, batch_size=8, learning_rate=0.08, patience=10,
+                        lr_patience=1, lr_factor=0.5, null_value=None, lr_schedule="exponential")
+    result = loop.fit(net, src, 16, src, 16, rng=np.random.default_rng(0))
+    assert [r["lr"] for r in result.loss_history] == pytest.approx([0.08, 0.04, 0.02, 0.01])

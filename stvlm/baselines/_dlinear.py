@@ -55,11 +55,11 @@ class DLinearForecaster(BaseWindowForecaster):
         ``ReduceLROnPlateau`` patience (with ``lr_schedule="plateau"``).
     lr_factor : float, default=0.5
         ``ReduceLROnPlateau`` factor (with ``lr_schedule="plateau"``).
-    lr_schedule : {"plateau", "cosine"}, default="cosine"
+    lr_schedule : {"plateau", "cosine", "exponential"}, default="cosine"
         ``"cosine"``: the rate decays from ``learning_rate`` to near zero over
-        ``max_epochs``, in place of the paper's halving after every epoch (stvlm's
-        loop has no step schedule). ``"plateau"``: ``ReduceLROnPlateau`` on the
-        validation loss (:class:`stvlm.training.TrainingLoop`).
+        ``max_epochs``, in place of the paper's halving after every epoch
+        (``"exponential"`` with ``lr_factor=0.5``). ``"plateau"``: ``ReduceLROnPlateau``
+        on the validation loss (:class:`stvlm.training.TrainingLoop`).
     validation_fraction : float, default=0.2
         Chronological share of the windows held out for early stopping (``0``: none).
     loss : {"mse", "mae"}, default="mse"

@@ -68,7 +68,7 @@ class PatchTSTForecaster(BaseWindowForecaster):
         Epochs without a better validation loss before stopping (ours; the paper: 20).
     lr_patience, lr_factor : int, float, default=1, 0.5
         ``ReduceLROnPlateau`` patience and factor (with ``lr_schedule="plateau"``).
-    lr_schedule : {"plateau", "cosine"}, default="cosine"
+    lr_schedule : {"plateau", "cosine", "exponential"}, default="cosine"
         ``"cosine"``: the rate decays from ``learning_rate`` to near zero over
         ``max_epochs`` (the paper's one-cycle schedule without its warm-up).
         ``"plateau"``: ``ReduceLROnPlateau`` on the validation loss.

@@ -61,7 +61,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         ``ReduceLROnPlateau`` patience.
     lr_factor : float, default=0.5
         ``ReduceLROnPlateau`` factor.
-    lr_schedule : {"plateau", "cosine"}, default="plateau"
+    lr_schedule : {"plateau", "cosine", "exponential"}, default="plateau"
         ``"plateau"``: ``ReduceLROnPlateau`` on the validation loss (``lr_patience``,
         ``lr_factor``). ``"cosine"``: the rate decays from ``learning_rate`` to near zero
         over ``max_epochs`` (:class:`stvlm.training.TrainingLoop`).

@@ -90,10 +90,10 @@ class TimeVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
     weight_decay : float, default=0.0
     patience : int, default=3
         Epochs without a better validation loss before stopping.
-    lr_schedule : {"cosine", "plateau"}, default="cosine"
-        ``"cosine"`` decays the rate to near zero over ``max_epochs`` (in place of the
-        reference code's halving every epoch); ``"plateau"`` uses ``lr_patience`` and
-        ``lr_factor``.
+    lr_schedule : {"cosine", "plateau", "exponential"}, default="cosine"
+        ``"cosine"`` decays the rate to near zero over ``max_epochs``; ``"exponential"``
+        multiplies it by ``lr_factor`` after every epoch (the reference code's halving);
+        ``"plateau"`` uses ``lr_patience`` and ``lr_factor``.
     lr_patience : int, default=1
     lr_factor : float, default=0.5
     validation_fraction : float, default=0.2
