@@ -271,7 +271,8 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
 
     def _warn_if_worse_than_the_mean(self, best_loss, windows):
         """Training that ends far behind a constant forecast has failed: say so."""
-        constant = constant_mae(windows.y, self.mean_, self.null_value, self.threshold)
+        # in the loss's own units: an MSE is compared with the constant forecast's MSE
+        constant = constant_mae(windows.y, self.mean_, self.null_value, self.threshold, getattr(self, "loss", "mae"))
         if constant is None:  # no valid target to compare on
             return
         if np.isfinite(best_loss) and best_loss > 2 * constant:

@@ -442,3 +442,20 @@ def test_exponential_schedule_multiplies_the_rate_every_epoch():
                         lr_patience=1, lr_factor=0.5, null_value=None, lr_schedule="exponential")
     result = loop.fit(net, src, 16, src, 16, rng=np.random.default_rng(0))
     assert [r["lr"] for r in result.loss_history] == pytest.approx([0.08, 0.04, 0.02, 0.01])
+
+
+def test_the_failed_to_learn_warning_compares_a_loss_in_its_own_units():
+    import warnings
+
+    from stvlm import as_windows
+    from stvlm.baselines import DLinearForecaster
+
+    y = np.where(np.arange(40) % 2 == 0, 10.0, -10.0)[:, None] * np.ones((1, 2))  # mean 0: MAE 10, MSE 100
+    windows = as_windows(y, history=4, horizon=2)
+    for loss, best, warns in [("mse", 30.0, False), ("mse", 250.0, True), ("mae", 30.0, True), ("mae", 15.0, False)]:
+        model = DLinearForecaster(history=4, horizon=2, loss=loss, null_value=None)
+        model.mean_ = 0.0
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            model._warn_if_worse_than_the_mean(best, windows)
+        assert any("failed to learn" in str(w.message) for w in seen) == warns, (loss, best)

@@ -264,14 +264,16 @@ def finite_mean_std(X):
     return mean, (sq / count) ** 0.5
 
 
-def constant_mae(y, value, null_value, threshold):
-    """Masked MAE of forecasting ``value`` everywhere, chunk by chunk; None if no target is kept."""
+def constant_mae(y, value, null_value, threshold, loss="mae"):
+    """Masked MAE (or with ``loss="mse"`` MSE) of forecasting ``value`` everywhere, chunk by
+    chunk; None if no target is kept."""
     from ..metrics import target_mask
 
     total, count = 0.0, 0
     for part in _chunks(y):
         keep = target_mask(part, null_value, threshold)
-        total += float(np.abs(part[keep] - value).sum())
+        error = np.abs(part[keep] - value)
+        total += float((error**2 if loss == "mse" else error).sum())
         count += int(keep.sum())
     return total / count if count else None
 
