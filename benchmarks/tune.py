@@ -96,6 +96,14 @@ VARIANTS = {
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
         # past the backbone): measured at commit bf78550, 15.84; the option was removed.
     },
+    # #14, Time-VLM and DLinear on ETT: epochs of at least N steps (the shared loop's
+    # min_steps_per_epoch; a no-op on the full fit period, 231+ batches), for few-shot fits.
+    # Session 12 chose 30 for Time-VLM (lowest geometric mean of the validation MSE's ratio to
+    # one pass over the 10 few-shot cells of ETTh1 and ETTh2) and one pass for DLinear.
+    "timevlm": {"steps-1pass": dict(min_steps_per_epoch=None), **{
+        f"steps-{n}": dict(min_steps_per_epoch=n) for n in (20, 30, 50)}},
+    "dlinear": {"steps-1pass": dict(min_steps_per_epoch=None), **{
+        f"steps-{n}": dict(min_steps_per_epoch=n) for n in (20, 30, 50)}},
     "stid": {
         "level": dict(output="level"),
         "change": dict(output="change"),
@@ -264,24 +272,28 @@ def _later_validation_mae(est, protocol):
     return float(masked_mae(val.y, est.predict(val), null_value=est.null_value, threshold=est.threshold))
 
 
-def run(protocol, model, variants, settings, seeds, out, overrides=None):
+def run(protocol, model, variants, settings, seeds, out, overrides=None, history=None, horizon=None):
     import torch
 
+    from stvlm._benchmark_models import _fit_kwargs, _own_validation
     from stvlm.benchmark import _fit_rows, _make_model
     from stvlm.datasets import load_protocol
 
-    p = load_protocol(protocol)
+    p = load_protocol(protocol, history=history, horizon=horizon)
     out = Path(out)
     done = set()
     if out.exists():
         for line in out.read_text().splitlines():
             r = json.loads(line)
-            done.add((r["protocol"], r["setting"], r["model"], r["variant"], r["seed"]))
+            done.add((r["protocol"], r["setting"], r["model"], r["variant"], r["seed"], r.get("horizon")))
     for setting in settings:
         for variant in variants:
             for seed in seeds:
-                key = (p.name, setting, model, variant, seed)
+                key = (p.name, setting, model, variant, seed, p.horizon if _own_validation(p) else None)
                 if key in done:
+                    continue
+                if _own_validation(p) and len(_fit_rows(p, setting)) < p.history + p.horizon:
+                    print(f"{p.name} H {p.horizon} {setting}: no training window, skipped", flush=True)
                     continue
                 params = {**VARIANTS[model][variant], **(overrides or {})}
                 spec = dict(params)  # recorded with the trial hooks' keys
@@ -295,8 +307,11 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None):
                 t0 = time.perf_counter()
                 with _without_initial_validation(no_initial), _with_warmup(warmup):
                     with _with_head(head):
-                        est.fit(_fit_rows(p, setting))
+                        est.fit(_fit_rows(p, setting), **_fit_kwargs(model, p))
                 hist = est.loss_history_
+                if _own_validation(p):  # ETT: the protocol's validation months, MSE
+                    _write(out, _long_term_row(p, setting, model, variant, seed, est, hist, t0, spec))
+                    continue
                 row = dict(
                     protocol=p.name, setting=setting, model=model, variant=variant, seed=seed,
                     val_mae=-est.best_score_, best_epoch=est.best_epoch_, epochs=len(hist),
@@ -322,9 +337,39 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None):
                          f"{row['last_value_later_val_mae']:.3f})" if "later_val_mae" in row else ""), flush=True)
 
 
+def _long_term_row(p, setting, model, variant, seed, est, hist, t0, spec):
+    """A row for a protocol with its own validation period (ETT): the fit's validation MSE
+    on those months (every setting, few-shot too, validates there, as in the papers) and
+    the last value's on the same windows."""
+    import torch
+
+    from stvlm.data import as_windows
+
+    val = as_windows(p.val_series, history=est.history, horizon=est.horizon)
+    naive = np.repeat(val.filled()[:, -1:, :], est.horizon, axis=1)
+    row = dict(
+        protocol=p.name, setting=setting, model=model, variant=variant, seed=seed,
+        val_mse=-est.best_score_, last_value_val_mse=float(np.mean((val.y - naive) ** 2)),
+        best_epoch=est.best_epoch_, epochs=len(hist), horizon=est.horizon,
+        fit_seconds=round(time.perf_counter() - t0, 1), val_curve=[round(r["val_loss"], 4) for r in hist],
+        threads=torch.get_num_threads(), params=spec, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    print(f"{p.name} H {est.horizon} {setting} {model} {variant} seed {seed}: val MSE {row['val_mse']:.4f} "
+          f"(best epoch {row['best_epoch']}/{row['epochs']}; last value {row['last_value_val_mse']:.3f})", flush=True)
+    return row
+
+
+def _write(out, row):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
 def summary(path):
     """A markdown table of the rows in ``path``: mean validation MAE per variant (and seeds)."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    if rows and "val_mse" in rows[0]:
+        return _long_term_summary(rows)
     groups = {}
     for r in rows:
         groups.setdefault((r["protocol"], r["setting"], r["model"], r["variant"]), []).append(r)
@@ -339,6 +384,20 @@ def summary(path):
         lines.append(f"| {proto} | {setting} | {model} | {variant} | {val:.2f}{sd} | {rs[0]['last_value_val_mae']:.2f} "
                      f"| {epochs} | {np.median([r['seconds_per_epoch'] for r in rs]):.1f} | {len(rs)} |"
                      + (_later_cell(rs) if later else ""))
+    return "\n".join(lines)
+
+
+def _long_term_summary(rows):
+    """Validation MSE per (protocol, setting, horizon) and variant; mean over seeds."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["protocol"], r["setting"], r["horizon"], r["model"], r["variant"]), []).append(r)
+    lines = ["| protocol | setting | H | model | variant | validation MSE | last value | best epoch / epochs | seeds |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (proto, setting, h, model, variant), rs in sorted(groups.items()):
+        epochs = ", ".join(f"{r['best_epoch']}/{r['epochs']}" for r in rs)
+        lines.append(f"| {proto} | {setting} | {h} | {model} | {variant} | {np.mean([r['val_mse'] for r in rs]):.4f} "
+                     f"| {rs[0]['last_value_val_mse']:.3f} | {epochs} | {len(rs)} |")
     return "\n".join(lines)
 
 
@@ -358,6 +417,8 @@ def main(argv=None):
     ap.add_argument("--summary", action="store_true", help="print the table of --out and stop")
     ap.add_argument("--settings", default="full")
     ap.add_argument("--seeds", default="0")
+    ap.add_argument("--history", type=int, default=None, help="the protocol's window (ETT: e.g. 512)")
+    ap.add_argument("--horizons", default=None, help="comma-separated (ETT: e.g. 96,336,720)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "tuning.jsonl"))
     ap.add_argument("--device", default=None, help="e.g. cuda (the GPU search of session 10); default: the preset's")
     args = ap.parse_args(argv)
@@ -369,8 +430,9 @@ def main(argv=None):
     # float32 on the GPU too, so that a GPU search ranks what the CPU preset would train
     overrides = None if args.device is None else dict(
         device=args.device, **({"precision": "fp32"} if args.model == "stvlm" else {}))
-    run(args.protocol, args.model, args.variants.split(","), args.settings.split(","),
-        [int(s) for s in args.seeds.split(",")], args.out, overrides)
+    for horizon in [None] if args.horizons is None else [int(h) for h in args.horizons.split(",")]:
+        run(args.protocol, args.model, args.variants.split(","), args.settings.split(","),
+            [int(s) for s in args.seeds.split(",")], args.out, overrides, args.history, horizon)
 
 
 if __name__ == "__main__":

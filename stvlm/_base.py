@@ -92,6 +92,8 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             check_positive_int(getattr(self, name), name)
         check_real(self.learning_rate, "learning_rate", low=0, low_open=True)
         check_real(getattr(self, "weight_decay", 0.0), "weight_decay", low=0)
+        if getattr(self, "min_steps_per_epoch", None) is not None:
+            check_positive_int(self.min_steps_per_epoch, "min_steps_per_epoch")
         check_real(self.lr_factor, "lr_factor", low=0, high=1, low_open=True, high_open=True)
         _check_lr_schedule(self.lr_schedule)  # before any work, not only when the loop starts
         _check_loss(getattr(self, "loss", "mae"))
@@ -250,6 +252,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             micro_batch_size=self._micro_batch_size(batch_size),
             validate_initial=validate_initial,
             loss=getattr(self, "loss", "mae"),
+            min_steps_per_epoch=getattr(self, "min_steps_per_epoch", None),
         )
         result = loop.fit(
             module, source(train), len(train), source(val), 0 if val is None else len(val), rng=rng, owner=self
@@ -371,6 +374,11 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             stacklevel=2,
         )
         return self.loss_history_
+
+    def __dir__(self):
+        # Tools that list fitted attributes by name (sktime's get_fitted_params reads every
+        # public name ending in "_") would otherwise read the deprecated alias and warn.
+        return [name for name in super().__dir__() if name != "history_"]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -304,6 +304,9 @@ class TimeVLMSktimeForecaster(WindowSktimeForecaster):
         Minimised and monitored on validation windows.
     batch_size, max_epochs : int, default=32, 10
     learning_rate, weight_decay : float, default=1e-3, 0.0
+    min_steps_per_epoch : int or None, default=30
+        An epoch is at least this many steps (small training sets are passed over
+        several times); ``None``: one pass.
     patience : int, default=3
         Epochs without a better validation loss before stopping.
     lr_schedule : {"cosine", "plateau", "exponential"}, default="cosine"
@@ -390,6 +393,7 @@ class TimeVLMSktimeForecaster(WindowSktimeForecaster):
         max_epochs=10,
         learning_rate=1e-3,
         weight_decay=0.0,
+        min_steps_per_epoch=30,
         patience=3,
         lr_schedule="cosine",
         lr_patience=1,

@@ -114,6 +114,13 @@ class TrainingLoop:
         no epoch beats them, they are what is kept (``best_epoch == 0``). For models
         whose untrained forecast is meaningful (``output="change"`` repeats the last
         value), so that training never ends worse than where it started.
+    min_steps_per_epoch : int or None, default=None
+        An epoch takes at least this many optimizer steps: a training set of fewer
+        batches is passed over several times per epoch (each pass in a new random
+        order), as Keras' ``steps_per_epoch``. Validation, patience and the schedule
+        then count comparable amounts of training whatever the data's size — a
+        few-shot fit of 3 batches would otherwise stop at ``max_epochs`` after 30 steps,
+        its rate already decayed. ``None``: one pass per epoch.
 
     Examples
     --------
@@ -151,6 +158,7 @@ class TrainingLoop:
         lr_schedule="plateau",
         validate_initial=False,
         loss="mae",
+        min_steps_per_epoch=None,
     ):
         _check_lr_schedule(lr_schedule)
         _check_loss(loss)
@@ -171,6 +179,7 @@ class TrainingLoop:
         self.micro_batch_size = micro_batch_size
         self.validate_initial = validate_initial
         self.lr_schedule = lr_schedule
+        self.min_steps_per_epoch = min_steps_per_epoch
 
     # ------------------------------------------------------------------ steps
     def batch_loss(self, source, idx):
@@ -180,15 +189,30 @@ class TrainingLoop:
         fn = masked_mse_loss if self.loss == "mse" else masked_mae_loss
         return fn(pred.float(), y, self.null_value, self.threshold)
 
+    def epoch_batches(self, n, rng):
+        """The batches of one epoch: windows in a random order, cut in ``batch_size``;
+        as many passes (each reshuffled) as fill ``min_steps_per_epoch`` batches."""
+        per_pass = -(-n // self.batch_size)
+        passes = 1 if not self.min_steps_per_epoch or not per_pass else -(-self.min_steps_per_epoch // per_pass)
+        batches = []
+        for _ in range(passes):
+            order = rng.permutation(n)
+            batches += [order[s : s + self.batch_size] for s in range(0, n, self.batch_size)]
+        return batches
+
     def train_epoch(self, module, optimizer, source, n, rng):
-        """One pass over ``n`` training windows in a random order; the mean loss."""
+        """One epoch over ``n`` training windows in a random order; the mean loss.
+
+        One pass, or several when ``min_steps_per_epoch`` asks for more batches; each
+        pass is batched on its own, so no batch mixes two passes.
+        """
         module.train()
-        order = rng.permutation(n)
+        batches = self.epoch_batches(n, rng)
         if distributed.world_size() > 1 or (self.micro_batch_size and self.micro_batch_size < self.batch_size):
-            return self._train_epoch_shared(module, optimizer, source, order)
+            return self._train_epoch_shared(module, optimizer, source, batches)
         total, count = 0.0, 0
-        for s in range(0, n, self.batch_size):
-            loss, n_valid = self.batch_loss(source, order[s : s + self.batch_size])
+        for batch in batches:
+            loss, n_valid = self.batch_loss(source, batch)
             if n_valid == 0:
                 continue
             value = float(loss.detach())
@@ -201,7 +225,7 @@ class TrainingLoop:
             count += n_valid
         return total / count if count else math.nan
 
-    def _train_epoch_shared(self, module, optimizer, source, order):
+    def _train_epoch_shared(self, module, optimizer, source, batches):
         """:meth:`train_epoch` in pieces: shares of each batch over processes, micro-batches.
 
         Each process takes its share of every batch (every ``world_size``-th window) and
@@ -214,8 +238,8 @@ class TrainingLoop:
         micro = self.micro_batch_size or self.batch_size
         params = [p for p in module.parameters() if p.requires_grad]
         total, count = 0.0, 0
-        for s in range(0, len(order), self.batch_size):
-            share = order[s : s + self.batch_size][rank::world]
+        for batch in batches:
+            share = batch[rank::world]
             optimizer.zero_grad(set_to_none=True)
             local_sum, local_n = 0.0, 0
             for m in range(0, len(share), micro):

@@ -234,3 +234,15 @@ def test_invalid_engine_parameter_is_reported_at_fit(y):
         tiny(patch_len=16).fit(y, fh=[1])
     with pytest.raises(ValueError, match="vlm must be one of"):
         tiny(vlm="llava").fit(y, fh=[1])
+
+
+def test_fitted_params_list_the_engines_without_its_deprecated_alias(fitted):
+    """sktime reads every public name ending in "_" of the engine; the deprecated
+    ``history_`` alias is left out of ``dir`` so that this does not warn."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        params = fitted.get_fitted_params()
+    assert "forecaster__loss_history" in params and "forecaster__history" not in params  # sktime drops the "_"
+    assert "history_" not in dir(fitted.forecaster_)
+    with pytest.warns(FutureWarning, match="loss_history_"):
+        assert fitted.forecaster_.history_ is fitted.forecaster_.loss_history_

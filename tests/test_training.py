@@ -459,3 +459,71 @@ def test_the_failed_to_learn_warning_compares_a_loss_in_its_own_units():
             warnings.simplefilter("always")
             model._warn_if_worse_than_the_mean(best, windows)
         assert any("failed to learn" in str(w.message) for w in seen) == warns, (loss, best)
+
+
+def _counting_loop(batches_seen, **kw):
+    class Loop(TrainingLoop):
+        def batch_loss(self, source, idx):
+            batches_seen.append(np.asarray(idx).copy())
+            return super().batch_loss(source, idx)
+
+    return Loop(lambda inp: inp[0] @ torch.ones(1, 1, requires_grad=True), max_epochs=1, batch_size=8,
+                learning_rate=0.01, patience=5, lr_patience=1, lr_factor=0.5, null_value=None, **kw)
+
+
+def test_min_steps_per_epoch_passes_over_a_small_training_set_several_times():
+    """20 windows in batches of 8 are 3 steps a pass; 7 steps need 3 passes (9 steps),
+    each pass a new order of every window, and no batch mixes two passes."""
+    x = torch.linspace(-1, 1, 20)[:, None]
+    src = lambda idx: ((x[idx],), 2 * x[idx])  # noqa: E731
+    seen = []
+    loop = _counting_loop(seen, min_steps_per_epoch=7)
+    loop.train_epoch(torch.nn.Linear(1, 1), torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0),
+                     src, 20, np.random.default_rng(0))
+    assert [len(b) for b in seen] == [8, 8, 4] * 3
+    passes = [np.concatenate(seen[i : i + 3]) for i in (0, 3, 6)]
+    for p in passes:
+        assert sorted(p.tolist()) == list(range(20))
+    assert not np.array_equal(passes[0], passes[1])  # reshuffled
+
+
+def test_min_steps_per_epoch_leaves_a_large_training_set_and_the_default_as_they_were():
+    """One pass when the set already has enough batches, and with None: the same batches
+    from the same generator as before the option existed."""
+    x = torch.linspace(-1, 1, 40)[:, None]
+    src = lambda idx: ((x[idx],), 2 * x[idx])  # noqa: E731
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
+    expected_order = np.random.default_rng(3).permutation(40)
+    for value in (None, 5, 2):
+        seen = []
+        _counting_loop(seen, min_steps_per_epoch=value).train_epoch(
+            torch.nn.Linear(1, 1), opt, src, 40, np.random.default_rng(3))
+        np.testing.assert_array_equal(np.concatenate(seen), expected_order)
+
+
+def test_min_steps_per_epoch_is_checked_and_reaches_the_loop(monkeypatch):
+    from stvlm.baselines import DLinearForecaster
+
+    rng = np.random.default_rng(0)
+    series = rng.normal(size=(120, 2))
+    with pytest.raises(ValueError, match="min_steps_per_epoch must be >= 1"):
+        DLinearForecaster(history=24, horizon=4, min_steps_per_epoch=0).fit(series)
+    with pytest.raises(TypeError, match="min_steps_per_epoch must be an integer"):
+        DLinearForecaster(history=24, horizon=4, min_steps_per_epoch=2.5).fit(series)
+    steps = {}
+    for value in (None, 12):
+        est = DLinearForecaster(history=24, horizon=4, batch_size=32, max_epochs=1, validation_fraction=0,
+                                min_steps_per_epoch=value, random_state=0)
+        calls = []
+        original = TrainingLoop.batch_loss
+
+        def counting(self, source, idx, calls=calls):
+            calls.append(len(idx))
+            return original(self, source, idx)
+
+        monkeypatch.setattr(TrainingLoop, "batch_loss", counting)
+        est.fit(series)
+        monkeypatch.undo()
+        steps[value] = len(calls)
+    # 120 - 24 - 4 + 1 = 93 windows: 3 batches a pass; 12 steps are 4 passes.
+    assert steps == {None: 3, 12: 12}

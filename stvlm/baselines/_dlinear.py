@@ -49,6 +49,10 @@ class DLinearForecaster(BaseWindowForecaster):
         Adam learning rate (the paper's ETTh1 / ETTh2 scripts).
     weight_decay : float, default=0.0
         Adam weight decay (none in the paper).
+    min_steps_per_epoch : int or None, default=None
+        An epoch is at least this many steps: a training set of fewer batches is
+        passed over several times per epoch (:class:`stvlm.training.TrainingLoop`).
+        ``None``: one pass per epoch.
     patience : int, default=3
         Epochs without a better validation loss before stopping (the paper's).
     lr_patience : int, default=1
@@ -133,6 +137,7 @@ class DLinearForecaster(BaseWindowForecaster):
         max_epochs=10,
         learning_rate=5e-3,
         weight_decay=0.0,
+        min_steps_per_epoch=None,
         patience=3,
         lr_patience=1,
         lr_factor=0.5,
@@ -155,6 +160,7 @@ class DLinearForecaster(BaseWindowForecaster):
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.min_steps_per_epoch = min_steps_per_epoch
         self.patience = patience
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor

@@ -64,6 +64,10 @@ class PatchTSTForecaster(BaseWindowForecaster):
         Adam learning rate (ours; the paper's is 1e-4 over up to 100 epochs).
     weight_decay : float, default=0.0
         Adam weight decay (none in the paper).
+    min_steps_per_epoch : int or None, default=None
+        An epoch is at least this many steps: a training set of fewer batches is
+        passed over several times per epoch (:class:`stvlm.training.TrainingLoop`).
+        ``None``: one pass per epoch.
     patience : int, default=3
         Epochs without a better validation loss before stopping (ours; the paper: 20).
     lr_patience, lr_factor : int, float, default=1, 0.5
@@ -152,6 +156,7 @@ class PatchTSTForecaster(BaseWindowForecaster):
         max_epochs=20,
         learning_rate=1e-3,
         weight_decay=0.0,
+        min_steps_per_epoch=None,
         patience=3,
         lr_patience=1,
         lr_factor=0.5,
@@ -182,6 +187,7 @@ class PatchTSTForecaster(BaseWindowForecaster):
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.min_steps_per_epoch = min_steps_per_epoch
         self.patience = patience
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor

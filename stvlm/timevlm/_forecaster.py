@@ -16,12 +16,15 @@ __all__ = ["TIMEVLM_PRESETS", "TimeVLMForecaster"]
 #: paper's defaults (TIMEVLM.md, Tables 9-10) with pretrained CLIP-B/32 (the reference
 #: scripts' choice for ETT) and the learnable image. ``"cpu"``: a tiny random ViLT and the
 #: fixed image, whose VLM vectors are computed once per window, so that a fit of ETTh1
-#: takes minutes on 2 cores.
+#: takes minutes on 2 cores, and epochs of at least 30 steps for few-shot fits.
 TIMEVLM_PRESETS = {
-    "paper": dict(vlm="clip", backbone=None, image="learnable", d_model=128, dropout=0.1, max_epochs=10, patience=3),
+    "paper": dict(
+        vlm="clip", backbone=None, image="learnable", d_model=128, dropout=0.1, max_epochs=10, patience=3,
+        min_steps_per_epoch=None,
+    ),
     "cpu": dict(
         vlm="vilt", backbone="tiny", image="fixed", d_model=64, dropout=0.1, max_epochs=10, patience=3,
-        batch_size=32, learning_rate=1e-3,
+        batch_size=32, learning_rate=1e-3, min_steps_per_epoch=30,
     ),
 }
 
@@ -88,6 +91,13 @@ class TimeVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
     max_epochs : int, default=10
     learning_rate : float, default=1e-3
     weight_decay : float, default=0.0
+    min_steps_per_epoch : int or None, default=30
+        An epoch is at least this many steps: a training set of fewer batches is
+        passed over several times per epoch (:class:`stvlm.training.TrainingLoop`), so
+        that a few-shot fit of a few batches is validated after comparable training and
+        is not stopped by ``max_epochs`` before it has learnt; no effect on a training
+        set of 30 batches or more. ``None``: one pass per epoch (the paper). 30 was
+        chosen on the ETT validation months (docs/timevlm.md).
     patience : int, default=3
         Epochs without a better validation loss before stopping.
     lr_schedule : {"cosine", "plateau", "exponential"}, default="cosine"
@@ -166,6 +176,7 @@ class TimeVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         max_epochs=10,
         learning_rate=1e-3,
         weight_decay=0.0,
+        min_steps_per_epoch=30,
         patience=3,
         lr_schedule="cosine",
         lr_patience=1,
@@ -201,6 +212,7 @@ class TimeVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.min_steps_per_epoch = min_steps_per_epoch
         self.patience = patience
         self.lr_schedule = lr_schedule
         self.lr_patience = lr_patience
