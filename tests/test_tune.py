@@ -109,7 +109,36 @@ def test_device_reaches_every_fit_and_stvlm_stays_float32(tune, monkeypatch):
     tune.main(["--variants", "mlp-hcal", "--device", "cuda"])
     tune.main(["--model", "stid", "--variants", "change", "--device", "cuda"])
     tune.main(["--variants", "mlp-hcal"])
-    assert [c[-1] for c in calls] == [{"device": "cuda", "precision": "fp32"}, {"device": "cuda"}, None]
+    # run(protocol, model, variants, settings, seeds, out, overrides, history, horizon)
+    assert [c[6] for c in calls] == [{"device": "cuda", "precision": "fp32"}, {"device": "cuda"}, None]
+    assert [c[7:] for c in calls] == [(None, None)] * 3
+
+
+def test_horizons_run_one_protocol_each(tune, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tune, "run", lambda *args: calls.append(args))
+    tune.main(["--protocol", "etth1", "--model", "timevlm", "--variants", "steps-30", "--settings", "few-shot-0.05",
+               "--history", "512", "--horizons", "96,336"])
+    assert [c[7:] for c in calls] == [(512, 96), (512, 336)]
+    assert tune.VARIANTS["timevlm"]["steps-30"] == {"min_steps_per_epoch": 30}
+    assert tune.VARIANTS["timevlm"]["steps-1pass"] == {"min_steps_per_epoch": None}
+
+
+def test_long_term_row_scores_the_last_value_on_the_protocols_validation_months(tune):
+    """ETT rows: the fit's validation MSE and the naive forecast's on the same windows,
+    worked out by hand here."""
+    import time
+    from types import SimpleNamespace
+
+    val = np.arange(30, dtype=float)[:, None] ** 1.5 * np.array([[1.0, -0.5]])
+    p = SimpleNamespace(name="etth1", val_series=val)
+    est = SimpleNamespace(history=HISTORY, horizon=HORIZON, best_score_=-0.25, best_epoch_=2)
+    hist = [dict(val_loss=0.3), dict(val_loss=0.25), dict(val_loss=0.26)]
+    row = tune._long_term_row(p, "few-shot-0.05", "timevlm", "steps-30", 0, est, hist, time.perf_counter(), {})
+    errors = [(val[s + HISTORY + k] - val[s + HISTORY - 1]) ** 2
+              for s in range(len(val) - HISTORY - HORIZON + 1) for k in range(HORIZON)]
+    assert row["last_value_val_mse"] == pytest.approx(np.mean(errors))
+    assert row["val_mse"] == 0.25 and row["horizon"] == HORIZON and row["epochs"] == 3
 
 
 def test_loop_trials_nest_and_are_undone(tune):
