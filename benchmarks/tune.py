@@ -100,8 +100,10 @@ VARIANTS = {
     # min_steps_per_epoch; a no-op on the full fit period, 231+ batches), for few-shot fits.
     # Session 12 chose 30 for Time-VLM (lowest geometric mean of the validation MSE's ratio to
     # one pass over the 10 few-shot cells of ETTh1 and ETTh2) and one pass for DLinear.
+    # (and "patience-10": the cosine decay run to its end, the best epoch kept; session 12's
+    # check of the early stops at H 96, full data)
     "timevlm": {"steps-1pass": dict(min_steps_per_epoch=None), **{
-        f"steps-{n}": dict(min_steps_per_epoch=n) for n in (20, 30, 50)}},
+        f"steps-{n}": dict(min_steps_per_epoch=n) for n in (20, 30, 50)}, "patience-10": dict(patience=10)},
     "dlinear": {"steps-1pass": dict(min_steps_per_epoch=None), **{
         f"steps-{n}": dict(min_steps_per_epoch=n) for n in (20, 30, 50)}},
     "stid": {
