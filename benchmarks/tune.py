@@ -329,9 +329,7 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None, history
                     with _with_head(head):  # the trial network's forward also when it forecasts
                         row["later_val_mae"] = _later_validation_mae(est, p)
                     row["last_value_later_val_mae"] = _last_value_on_validation(est, p.fit_series)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                with open(out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
+                _write(out, row)
                 print(f"{p.name} {setting} {model} {variant} seed {seed}: val MAE {row['val_mae']:.3f} "
                       f"(best epoch {row['best_epoch']}/{row['epochs']}, {row['seconds_per_epoch']} s/epoch; "
                       f"last value {row['last_value_val_mae']:.3f})"
