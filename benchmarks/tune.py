@@ -103,9 +103,10 @@ VARIANTS = {
     # (and "patience-10": the cosine decay run to its end, the best epoch kept; session 12's
     # check of the early stops at H 96, full data)
     "timevlm": {"steps-1pass": dict(min_steps_per_epoch=None), **{
-        f"steps-{n}": dict(min_steps_per_epoch=n) for n in (20, 30, 50)}, "patience-10": dict(patience=10)},
+        f"steps-{n}": dict(min_steps_per_epoch=n) for n in (20, 30, 50)}, "patience-3": dict(patience=3),
+        "patience-10": dict(patience=10)},
     "dlinear": {"steps-1pass": dict(min_steps_per_epoch=None), **{
-        f"steps-{n}": dict(min_steps_per_epoch=n) for n in (20, 30, 50)}},
+        f"steps-{n}": dict(min_steps_per_epoch=n) for n in (20, 30, 50)}, "patience-10": dict(patience=10)},
     "stid": {
         "level": dict(output="level"),
         "change": dict(output="change"),

@@ -307,8 +307,9 @@ class TimeVLMSktimeForecaster(WindowSktimeForecaster):
     min_steps_per_epoch : int or None, default=30
         An epoch is at least this many steps (small training sets are passed over
         several times); ``None``: one pass.
-    patience : int, default=3
-        Epochs without a better validation loss before stopping.
+    patience : int, default=10
+        Epochs without a better validation loss before stopping (the best epoch is
+        kept); 10, the epoch cap, lets the cosine rate decay to its end.
     lr_schedule : {"cosine", "plateau", "exponential"}, default="cosine"
     lr_patience, lr_factor : int, float, default=1, 0.5
         ``ReduceLROnPlateau`` patience and factor (``lr_schedule="plateau"``).
@@ -394,7 +395,7 @@ class TimeVLMSktimeForecaster(WindowSktimeForecaster):
         learning_rate=1e-3,
         weight_decay=0.0,
         min_steps_per_epoch=30,
-        patience=3,
+        patience=10,
         lr_schedule="cosine",
         lr_patience=1,
         lr_factor=0.5,
