@@ -116,10 +116,18 @@ def _one_run(protocol, model, preset, setting, seed, overrides, curves_dir, mode
     fit_on = protocol if source is None else source
     series = _fit_rows(fit_on, setting if source is None else "full")
     est = _make_model(model, preset, setting, seed, fit_on, overrides)
+    stem = f"{model}_{preset if model in BENCHMARK_PRESETS else '-'}_{setting}_seed{seed}" + (
+        f"_L{protocol.history}_H{protocol.horizon}" if _long(protocol) else "")
+    saved = None
+    if source is not None and models_dir is not None:  # the source's full fit, if this run saved it
+        saved = _saved_fit(models_dir / source.name / stem.replace(f"_{setting}_", "_full_", 1), est)
     with _PeakRSS() as mem:
         t0 = time.perf_counter()
-        est.fit(series, **_fit_kwargs(model, fit_on))
-        fit_s = time.perf_counter() - t0
+        if saved is None:
+            est.fit(series, **_fit_kwargs(model, fit_on))
+            fit_s, commit = time.perf_counter() - t0, _commit()
+        else:
+            est, fit_s, commit = saved
         t0 = time.perf_counter()
         y_pred = _predict(model, est, protocol)
         predict_s = time.perf_counter() - t0
@@ -132,24 +140,54 @@ def _one_run(protocol, model, preset, setting, seed, overrides, curves_dir, mode
         fit_seconds=round(fit_s, 2), predict_seconds=round(predict_s, 2),
         peak_memory_mb=round(mem.peak / 2**20, 1),
         epochs=len(hist) if hist is not None else "", best_epoch=getattr(est, "best_epoch_", ""),
-        threads=torch.get_num_threads(), commit=_commit(), finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        threads=torch.get_num_threads(), commit=commit, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )
     for h, figures in scores["horizons"].items():
         for m, value in figures.items():
             row[f"{m}_h{h}"] = value
-    stem = f"{model}_{row['preset']}_{setting}_seed{seed}" + (f"_L{protocol.history}_H{protocol.horizon}" if _long(protocol) else "")
     if curves_dir is not None and hist:
         curves_dir.mkdir(parents=True, exist_ok=True)
         (curves_dir / f"{stem}.json").write_text(json.dumps(hist, indent=1, default=float))
-    if models_dir is not None:
-        models_dir.mkdir(parents=True, exist_ok=True)
-        if hasattr(est, "save"):
-            est.save(models_dir / stem)
-        else:
-            import joblib
-
-            joblib.dump(est, models_dir / f"{stem}.joblib")
+    if models_dir is not None and saved is None:
+        _save_fit(est, models_dir / fit_on.name / stem.replace(f"_{setting}_", "_full_", 1) if source is not None
+                  else models_dir / protocol.name / stem, fit_s, commit)
     return row
+
+
+_FIT_RECORD = "benchmark_fit.json"  # beside a saved model: its fit's seconds and commit
+
+
+def _save_fit(est, path, fit_seconds, commit):
+    """Save a fitted model to the folder ``path`` with the record :func:`_saved_fit` reads."""
+    import joblib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if hasattr(est, "save"):
+        est.save(path)
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        joblib.dump(est, path / "model.joblib")
+    # Written last: a folder without it (a crash mid-save) is never reused.
+    (path / _FIT_RECORD).write_text(json.dumps(dict(fit_seconds=round(fit_seconds, 2), commit=commit)))
+
+
+def _saved_fit(path, est):
+    """``(model, fit_seconds, commit)`` of the fit saved at ``path`` if it was made with
+    ``est``'s parameters, else None: a zero-shot run scores the source's full fit, which
+    is the same fit (same rows, validation, seed and parameters), instead of repeating it."""
+    record = path / _FIT_RECORD
+    if not record.is_file():
+        return None
+    if hasattr(est, "load"):
+        saved = type(est).load(path)
+    else:
+        import joblib
+
+        saved = joblib.load(path / "model.joblib")
+    if type(saved) is not type(est) or repr(saved.get_params()) != repr(est.get_params()):
+        return None
+    info = json.loads(record.read_text())
+    return saved, float(info["fit_seconds"]), str(info["commit"])
 
 
 # ---------------------------------------------------------------------- results file
@@ -259,7 +297,11 @@ def run(
         Write each trained model's per-epoch losses to
         ``<results_dir>/<protocol>-curves/<model>_<preset>_<setting>_seed<k>.json``.
     models_dir : str or path-like, default=None
-        Also save each fitted model there (``STVLMForecaster.save``, joblib otherwise).
+        Also save each fitted model there, as ``<models_dir>/<protocol>/<stem>/`` (the
+        estimator's ``save``, joblib otherwise; the stem is the learning curve's). A
+        zero-shot setting then scores the source protocol's saved full fit when its
+        parameters match, instead of repeating that fit: the row gets the fit's seconds
+        and commit.
     verbose : int, default=1
         ``1``: a tqdm bar over runs and a line per finished run.
     history : int, default=None

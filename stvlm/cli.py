@@ -46,7 +46,8 @@ def _build_parser():
     b.add_argument("--data-dir", default=None, help="data folder (default: ../shared/data or STVLM_DATA_DIR)")
     b.add_argument("--steps-per-day", type=int, default=288, help="time-of-day slots of a user's file")
     b.add_argument("--max-epochs", type=int, default=None, help="override every trained model's max_epochs")
-    b.add_argument("--models-dir", default=None, help="also save each fitted model here")
+    b.add_argument("--models-dir", default=None,
+                   help="also save each fitted model here (<dir>/<protocol>/...); a zero-shot run scores a saved full fit")
     b.add_argument("--no-curves", action="store_true", help="do not write the per-epoch learning curves")
     b.add_argument("--quiet", action="store_true")
     f = sub.add_parser(

@@ -130,7 +130,7 @@ def test_run_stvlm_and_its_ablations(small, tmp_path):
     assert all(np.isfinite(float(r["MAE"])) for r in rows)
     from stvlm import STVLMForecaster
 
-    params = {s: STVLMForecaster.load(tmp_path / "models" / f"stvlm_cpu_{s}_seed0").get_params()
+    params = {s: STVLMForecaster.load(tmp_path / "models" / "small" / f"stvlm_cpu_{s}_seed0").get_params()
               for s in ("full", "wo-saf", "wo-ft")}
     assert (params["full"]["fusion"], params["full"]["finetune"]) == ("saf", "lora")
     assert params["wo-saf"]["fusion"] is None and params["wo-saf"]["finetune"] == "lora"

@@ -180,3 +180,37 @@ def test_zero_shot_fits_on_the_other_dataset(home, tmp_path, monkeypatch):
     assert not np.array_equal(source.test_X[0], target.test_X[0])
     with pytest.raises(ValueError, match="that is the full setting"):
         run("etth1", models=["dlinear"], settings=["zero-shot-etth1"], horizons=[96], results_dir=tmp_path)
+
+
+def test_zero_shot_scores_the_saved_full_fit_instead_of_repeating_it(home, tmp_path, monkeypatch):
+    from stvlm import _benchmark_models as bm
+    from stvlm.baselines import DLinearForecaster
+    from stvlm.timevlm import TimeVLMForecaster
+
+    monkeypatch.setitem(bm.BENCHMARK_PRESETS, "dlinear", {"cpu": dict(max_epochs=1, batch_size=256)})
+    tiny = {"timevlm": dict(d_model=8, n_heads=2, max_epochs=1, batch_size=256)}
+    kw = dict(models=["dlinear", "timevlm"], horizons=[96], overrides=tiny, verbose=0)
+    models = tmp_path / "models"
+    full = {r["model"]: r for r in run("etth1", results_dir=tmp_path / "a", models_dir=models, **kw)}
+    assert (models / "etth1" / "timevlm_cpu_full_seed0_L96_H96" / "benchmark_fit.json").is_file()
+    fits = []
+
+    def counting(cls):
+        fit = cls.fit
+        monkeypatch.setattr(cls, "fit", lambda self, *a, **k: fits.append(cls.__name__) or fit(self, *a, **k))
+
+    counting(DLinearForecaster)
+    counting(TimeVLMForecaster)
+    reused = run("etth2", settings=["zero-shot-etth1"], results_dir=tmp_path / "a", models_dir=models, **kw)
+    assert fits == []  # both models came from the full run's folders
+    fresh = run("etth2", settings=["zero-shot-etth1"], results_dir=tmp_path / "b", **kw)
+    assert sorted(fits) == ["DLinearForecaster", "TimeVLMForecaster"]
+    fresh = {r["model"]: r for r in fresh}
+    for r in reused:
+        assert float(r["MSE"]) == float(fresh[r["model"]]["MSE"])  # the same fit, scored the same
+        assert r["fit_seconds"] == full[r["model"]]["fit_seconds"] and r["commit"] == full[r["model"]]["commit"]
+    # other parameters: the saved fit is not that model's, so it is fitted anew
+    fits.clear()
+    other = dict(kw, models=["dlinear"], overrides={"dlinear": dict(learning_rate=0.01)})
+    run("etth2", settings=["zero-shot-etth1"], results_dir=tmp_path / "c", models_dir=models, **other)
+    assert fits == ["DLinearForecaster"]

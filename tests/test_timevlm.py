@@ -233,8 +233,12 @@ def test_pickle_and_clone(series):
 def test_presets():
     cpu = TimeVLMForecaster.from_preset("cpu", horizon=192)
     assert (cpu.horizon, cpu.image, cpu.backbone, cpu.vlm) == (192, "fixed", "tiny", "vilt")
+    # cpu: the cosine rate runs to its end (patience = the epoch cap); paper: patience 3
+    assert (cpu.patience, cpu.max_epochs, cpu.min_steps_per_epoch) == (10, 10, 30)
+    assert TimeVLMForecaster().patience == 10
     paper = TimeVLMForecaster.from_preset("paper")
     assert (paper.image, paper.d_model, paper.max_epochs, paper.history) == ("learnable", 128, 10, 512)
+    assert (paper.patience, paper.min_steps_per_epoch) == (3, None)
     with pytest.raises(ValueError, match="unknown preset 'gpu'"):
         TimeVLMForecaster.from_preset("gpu")
 
