@@ -40,5 +40,18 @@ def test_pairs_runs_and_reports_the_best_epoch(cc, tmp_path, capsys):
 def test_no_common_run_is_an_error(cc, tmp_path):
     _curve(tmp_path / "a", "x.json", [1.0])
     _curve(tmp_path / "b", "y.json", [1.0])
-    with pytest.raises(SystemExit, match="no curve file is in both"):
+    with pytest.raises(SystemExit, match="no run is in both"):
         cc.main([str(tmp_path / "a"), str(tmp_path / "b")])
+
+
+def test_a_tuning_variant_is_the_after_side(cc, tmp_path, capsys):
+    _curve(tmp_path / "c", "timevlm_cpu_full_seed0_L512_H96.json", [0.8, 0.7])
+    rows = [dict(protocol="etth1", setting="full", model="timevlm", variant="v", seed=0, horizon=96,
+                 val_mse=0.56, best_epoch=3, epochs=10),
+            dict(protocol="etth2", setting="full", model="timevlm", variant="v", seed=0, horizon=96,
+                 val_mse=9.0, best_epoch=1, epochs=10)]  # another protocol: not paired
+    (tmp_path / "t.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    cc.main([str(tmp_path / "c"), "--tuning", str(tmp_path / "t.jsonl"), "--variant", "v", "--protocol", "etth1"])
+    assert "1 runs; geometric mean of after / before: 0.800" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="either an after folder or --tuning"):
+        cc.main([str(tmp_path / "c")])
