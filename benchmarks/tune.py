@@ -106,7 +106,8 @@ VARIANTS = {
         f"steps-{n}": dict(min_steps_per_epoch=n) for n in (20, 30, 50)}, "patience-3": dict(patience=3),
         "patience-10": dict(patience=10),
         # regularisation against the few-shot overfit (ETTh1 5 %: validation MSE rises from epoch 1)
-        "dropout-0.2": dict(dropout=0.2), "dropout-0.3": dict(dropout=0.3), "lr-3e-4": dict(learning_rate=3e-4), "wd-0.01": dict(weight_decay=0.01)},
+        "dropout-0.2": dict(dropout=0.2), "dropout-0.3": dict(dropout=0.3),
+        "dropout-0.5": dict(dropout=0.5), "lr-3e-4": dict(learning_rate=3e-4), "wd-0.01": dict(weight_decay=0.01)},
     "dlinear": {"steps-1pass": dict(min_steps_per_epoch=None), **{
         f"steps-{n}": dict(min_steps_per_epoch=n) for n in (20, 30, 50)}, "patience-10": dict(patience=10)},
     "stid": {
