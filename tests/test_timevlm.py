@@ -234,11 +234,11 @@ def test_presets():
     cpu = TimeVLMForecaster.from_preset("cpu", horizon=192)
     assert (cpu.horizon, cpu.image, cpu.backbone, cpu.vlm) == (192, "fixed", "tiny", "vilt")
     # cpu: the cosine rate runs to its end (patience = the epoch cap); paper: patience 3
-    assert (cpu.patience, cpu.max_epochs, cpu.min_steps_per_epoch) == (10, 10, 30)
+    assert (cpu.patience, cpu.max_epochs, cpu.min_steps_per_epoch, cpu.dropout) == (10, 10, 30, 0.3)
     assert TimeVLMForecaster().patience == 10
     paper = TimeVLMForecaster.from_preset("paper")
     assert (paper.image, paper.d_model, paper.max_epochs, paper.history) == ("learnable", 128, 10, 512)
-    assert (paper.patience, paper.min_steps_per_epoch) == (3, None)
+    assert (paper.patience, paper.min_steps_per_epoch, paper.dropout) == (3, None, 0.1)
     with pytest.raises(ValueError, match="unknown preset 'gpu'"):
         TimeVLMForecaster.from_preset("gpu")
 
