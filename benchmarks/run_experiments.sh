@@ -6,8 +6,13 @@
 # The rows from before #12 are in benchmarks/results/before-12/, ST-VLM's rows of the
 # plateau preset in benchmarks/results/plateau-preset/.
 #
+# C and D are #14's (Time-VLM and the long-term baselines on ETTh1 / ETTh2, one thread
+# each, side by side): each fits one dataset's full data, saving the fits, so that the
+# zero-shot rows scored on the other dataset reuse them instead of refitting.
+#
 #   bash benchmarks/run_experiments.sh        # A, then B
 #   bash benchmarks/run_experiments.sh A      # one queue
+#   bash benchmarks/run_experiments.sh C & bash benchmarks/run_experiments.sh D
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B="stvlm benchmark --preset cpu --results-dir benchmarks/results"
@@ -34,8 +39,20 @@ queue_b() {
   done
 }
 
+# $1: the dataset fitted on; $2: the other. Time-VLM's ablations run in queue C only.
+queue_long_term() {
+  export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+  local models_dir="${STVLM_MODELS_DIR:-/tmp/stvlm-models}"
+  $B --protocol "$1" --history 512 --models timevlm,dlinear,patchtst --seeds 0,1,2 --models-dir "$models_dir"
+  $B --protocol "$1" --history 512 --models timevlm,dlinear,patchtst --settings few-shot-0.05,few-shot-0.1 --seeds 0,1,2
+  $B --protocol "$2" --history 512 --models timevlm --settings "zero-shot-$1" --seeds 0,1,2 --models-dir "$models_dir"
+}
+
 case "${1:-all}" in
   A) queue_a ;;
   B) queue_b ;;
+  C) queue_long_term etth1 etth2
+     $B --protocol etth1 --history 512 --models timevlm --settings wo-ral,wo-val,wo-tal --seeds 0,1,2 ;;
+  D) queue_long_term etth2 etth1 ;;
   all) queue_a; queue_b ;;
 esac
