@@ -118,9 +118,11 @@ def _one_run(protocol, model, preset, setting, seed, overrides, curves_dir, mode
     est = _make_model(model, preset, setting, seed, fit_on, overrides)
     stem = f"{model}_{preset if model in BENCHMARK_PRESETS else '-'}_{setting}_seed{seed}" + (
         f"_L{protocol.history}_H{protocol.horizon}" if _long(protocol) else "")
-    saved = None
-    if source is not None and models_dir is not None:  # the source's full fit, if this run saved it
-        saved = _saved_fit(models_dir / source.name / stem.replace(f"_{setting}_", "_full_", 1), est)
+    # Where this fit is saved: a zero-shot fit is the source protocol's full fit.
+    fit_path = None if models_dir is None else (
+        models_dir / protocol.name / stem if source is None
+        else models_dir / source.name / stem.replace(f"_{setting}_", "_full_", 1))
+    saved = None if fit_path is None or source is None else _saved_fit(fit_path, est)
     with _PeakRSS() as mem:
         t0 = time.perf_counter()
         if saved is None:
@@ -148,9 +150,8 @@ def _one_run(protocol, model, preset, setting, seed, overrides, curves_dir, mode
     if curves_dir is not None and hist:
         curves_dir.mkdir(parents=True, exist_ok=True)
         (curves_dir / f"{stem}.json").write_text(json.dumps(hist, indent=1, default=float))
-    if models_dir is not None and saved is None:
-        _save_fit(est, models_dir / fit_on.name / stem.replace(f"_{setting}_", "_full_", 1) if source is not None
-                  else models_dir / protocol.name / stem, fit_s, commit)
+    if fit_path is not None and saved is None:
+        _save_fit(est, fit_path, fit_s, commit)
     return row
 
 
