@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 
 import pytest
+from _scripts import load_script
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_scale.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_scale", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_images_task_writes_every_image(bench):

@@ -4,7 +4,6 @@ every rank; only rank 0 writes."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
 import subprocess
@@ -13,16 +12,14 @@ import warnings
 
 import numpy as np
 import pytest
+from _scripts import load_script
 
 HERE = pathlib.Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("distributed_fit", HERE / "distributed_fit.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(HERE / "distributed_fit.py")
 
 
 @pytest.fixture(scope="module")

@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import ast
 import importlib
-import importlib.util
 import inspect
 import re
 from dataclasses import is_dataclass
 from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 
-def _load_build_api():
-    spec = importlib.util.spec_from_file_location("build_api", DOCS / "build_api.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build_api = _load_build_api()
+build_api = load_script(DOCS / "build_api.py")
 OBJECTS = build_api.public_objects()
 DOCUMENTED = [(q, o) for q, o in OBJECTS if build_api.kind_of(o) != "data"]
 METHODS = [
@@ -150,9 +143,7 @@ def test_api_md_is_up_to_date():
 def test_results_tables_are_the_committed_rows(tmp_path):
     """docs/results.md shows each benchmarks/results/NAME.md table after its marker, and
     the sync script would notice a row edited by hand."""
-    spec = importlib.util.spec_from_file_location("sync_tables", ROOT / "benchmarks" / "sync_tables.py")
-    sync = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sync)
+    sync = load_script(ROOT / "benchmarks" / "sync_tables.py")
     text = (DOCS / "results.md").read_text(encoding="utf-8")
     assert text.count("<!-- table:") >= 3
     assert sync.synced(text) == text, "run `python benchmarks/sync_tables.py`"
