@@ -91,6 +91,12 @@ VARIANTS = {
         "mlp-hcal-node": {**_MLP_PRESET, "_head": dict(calendar_dim=32, node_dim=32)},
         "mlp-stidhead": {**_MLP_PRESET, "_head": dict(calendar_dim=32, node_dim=32, dropout=0.15, layers=3)},
         "mlp-wd": {**_MLP_PRESET, "_weight_decay": 1e-4},
+        # session 16: the day of week on top of the cpu preset (issue #12's second calendar
+        # form, whose 12-epoch run never finished). Rule written before the runs: adopt it
+        # in the cpu preset and the defaults at a 3-seed validation mean of 15.68 or lower
+        # (the preset's 15.78 less two of its seed sd); STID likewise takes dow_dim=32 when
+        # its 3-seed mean beats "change"'s by 0.10 or more.
+        "mlp-dow": {**_MLP_PRESET, "calendar": "time-of-day+day-of-week"},
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
