@@ -97,6 +97,9 @@ VARIANTS = {
         # (the preset's 15.78 less two of its seed sd); STID likewise takes dow_dim=32 when
         # its 3-seed mean beats "change"'s by 0.10 or more.
         "mlp-dow": {**_MLP_PRESET, "calendar": "time-of-day+day-of-week"},
+        # session 16, a diagnosis, not a candidate (50 epochs is past the 15-minute budget):
+        # does the preset still gain from epochs past its cap of 30 on the validation windows?
+        "mlp-e50": {**_MLP_PRESET, "max_epochs": 50},
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
