@@ -97,9 +97,6 @@ VARIANTS = {
         # (the preset's 15.78 less two of its seed sd); STID likewise takes dow_dim=32 when
         # its 3-seed mean beats "change"'s by 0.10 or more.
         "mlp-dow": {**_MLP_PRESET, "calendar": "time-of-day+day-of-week"},
-        # session 16, a diagnosis, not a candidate (50 epochs is past the 15-minute budget):
-        # does the preset still gain from epochs past its cap of 30 on the validation windows?
-        "mlp-e50": {**_MLP_PRESET, "max_epochs": 50},
         # session 16: an exponential moving average of the weights (decay 0.99 a step), chosen
         # on both validation sets (full, and few-shot 10 % on the full period's windows).
         # Rule written after the 10 % rows and before the full ones: adopt it in the shared
