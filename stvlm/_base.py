@@ -20,6 +20,7 @@ from ._validation import _as_float_array, check_positive_int, check_real, check_
 from .data import as_windows, chronological_split
 from .data._windows import check_sensors_have_data, check_value_range, constant_mae, finite_mean_std
 from .metrics import masked_mae
+from ._weight_average import check_ema_decay
 from .training import _check_loss, _check_lr_schedule
 
 # torch draws initial weights and dropout masks from its global generators, which every
@@ -97,6 +98,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         check_real(self.lr_factor, "lr_factor", low=0, high=1, low_open=True, high_open=True)
         _check_lr_schedule(self.lr_schedule)  # before any work, not only when the loop starts
         _check_loss(getattr(self, "loss", "mae"))
+        check_ema_decay(getattr(self, "ema_decay", None))
         check_real(self.validation_fraction, "validation_fraction", low=0, high=1, high_open=True)
         if self.null_value is not None:
             check_real(self.null_value, "null_value")
@@ -253,6 +255,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             validate_initial=validate_initial,
             loss=getattr(self, "loss", "mae"),
             min_steps_per_epoch=getattr(self, "min_steps_per_epoch", None),
+            ema_decay=getattr(self, "ema_decay", None),
         )
         result = loop.fit(
             module, source(train), len(train), source(val), 0 if val is None else len(val), rng=rng, owner=self

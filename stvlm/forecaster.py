@@ -72,14 +72,15 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
     patience : int, default=30
         Early stopping: epochs without a better validation loss before stopping;
         the best weights are restored.
-    lr_patience : int, default=10
-        ``ReduceLROnPlateau`` patience (the factor is ``lr_factor``).
-    lr_factor : float, default=0.5
-        Factor of ``ReduceLROnPlateau``.
+    lr_patience, lr_factor : int, float, default=10, 0.5
+        ``ReduceLROnPlateau``'s patience and factor.
     lr_schedule : {"plateau", "cosine", "exponential"}, default="plateau"
         ``"plateau"``: ``ReduceLROnPlateau`` on the validation loss (``lr_patience``,
         ``lr_factor``). ``"cosine"``: the rate decays from ``learning_rate`` to near zero
         over ``max_epochs`` (:class:`stvlm.training.TrainingLoop`).
+    ema_decay : float in [0, 1) or None, default=0.99
+        Validation scores, and the fit keeps, a moving average of the weights (``ema_decay`` of
+        :class:`~stvlm.training.TrainingLoop`; chosen on validation data). ``None``: the raw weights.
     validation_fraction : float, default=0.2
         Chronological share of the training windows held out for early stopping and
         the plateau schedule (the last ones). ``0`` disables validation: the training
@@ -109,8 +110,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
     image_cache_mb : float, default=1024
         Images of all training windows are computed once per fit (numba, CPU) and kept
         as float16 when they take at most this many MB; otherwise (and on a GPU, where
-        the torch kernels are faster) they are computed per batch. Never a dense array
-        that would not fit.
+        the torch kernels are faster) they are computed per batch: never an array that
+        would not fit.
     calendar : {"auto", None, "time-of-day", "time-of-day+day-of-week"}, default="auto"
         Learned embeddings of each window's time of day (and weekday), an extension
         beyond the paper (whose network sees no clock; the ``paper`` preset has
@@ -258,6 +259,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         lr_patience=10,
         lr_factor=0.5,
         lr_schedule="plateau",
+        ema_decay=0.99,
         validation_fraction=0.2,
         image_size=None,
         encoder_hidden=64,
@@ -292,6 +294,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor
         self.lr_schedule = lr_schedule
+        self.ema_decay = ema_decay
         self.validation_fraction = validation_fraction
         self.image_size = image_size
         self.encoder_hidden = encoder_hidden

@@ -65,6 +65,8 @@ class STVLMSktimeForecaster(WindowSktimeForecaster):
         ``ReduceLROnPlateau`` patience and factor (``lr_schedule="plateau"``).
     lr_schedule : {"plateau", "cosine", "exponential"}, default="plateau"
         Or a cosine decay to near zero over ``max_epochs``.
+    ema_decay : float in [0, 1) or None, default=0.99
+        A moving average of the weights is validated and kept; ``None``: the raw weights.
     validation_fraction : float, default=0.2
         Chronological share of the training windows held out for early stopping;
         ``0`` trains on all windows (the training loss then drives early stopping).
@@ -182,6 +184,7 @@ class STVLMSktimeForecaster(WindowSktimeForecaster):
         lr_patience=10,
         lr_factor=0.5,
         lr_schedule="plateau",
+        ema_decay=0.99,
         validation_fraction=0.2,
         image_size=None,
         encoder_hidden=64,

@@ -14,6 +14,7 @@ of the windows ``idx``, ``forward(inputs)`` the forecast in the units of the dat
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -23,6 +24,7 @@ import numpy as np
 
 from . import distributed
 from ._progress import progress
+from ._weight_average import WeightAverage, check_ema_decay
 from ._losses import LOSSES, _check_loss, masked_mae_loss, masked_mse_loss  # noqa: F401 (public here)
 
 __all__ = ["LOSSES", "LR_SCHEDULES", "TrainingLoop", "TrainingResult", "masked_mae_loss", "masked_mse_loss", "predict_in_batches"]
@@ -121,6 +123,11 @@ class TrainingLoop:
         then count comparable amounts of training whatever the data's size — a
         few-shot fit of 3 batches would otherwise stop at ``max_epochs`` after 30 steps,
         its rate already decayed. ``None``: one pass per epoch.
+    ema_decay : float in [0, 1) or None, default=None
+        Average the weights: ``average = ema_decay * average + (1 - ema_decay) * weights``
+        after each step, from the initial weights. Validation scores the average and the
+        best epoch keeps it (no validation: the epoch of least training loss); training
+        goes on from the raw weights. ``None``: no average.
 
     Examples
     --------
@@ -159,8 +166,10 @@ class TrainingLoop:
         validate_initial=False,
         loss="mae",
         min_steps_per_epoch=None,
+        ema_decay=None,
     ):
         _check_lr_schedule(lr_schedule)
+        self.ema_decay = check_ema_decay(ema_decay)
         _check_loss(loss)
         self.loss = loss
         self.forward = forward
@@ -220,10 +229,15 @@ class TrainingLoop:
                 raise _NonFiniteLoss("training", value)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            self._step(optimizer)
             total += value * n_valid
             count += n_valid
         return total / count if count else math.nan
+
+    def _step(self, optimizer):
+        optimizer.step()
+        if getattr(self, "_average", None) is not None:
+            self._average.update()
 
     def _train_epoch_shared(self, module, optimizer, source, batches):
         """:meth:`train_epoch` in pieces: shares of each batch over processes, micro-batches.
@@ -258,7 +272,7 @@ class TrainingLoop:
             for p in params:
                 if p.grad is not None:
                     p.grad /= batch_n
-            optimizer.step()
+            self._step(optimizer)
             total += batch_sum
             count += batch_n
         return total / count if count else math.nan
@@ -330,6 +344,8 @@ class TrainingLoop:
         # Buffers that training writes (a memory of patches) belong to the best epoch too.
         trainable |= {n for n, _ in module.named_buffers()}
         distributed.broadcast_parameters(module)  # several processes: all start from rank 0's weights
+        self._average = WeightAverage(params, self.ema_decay) if self.ema_decay else None
+        averaged = self._average.swapped_in if self._average is not None else contextlib.nullcontext
         best_state = _snapshot(module, trainable)
         result = TrainingResult()
         bad_epochs = 0
@@ -345,18 +361,18 @@ class TrainingLoop:
                     for group in optimizer.param_groups:
                         group["lr"] = self._scheduled_lr(epoch)
                 train_loss = self.train_epoch(module, optimizer, train, n_train, rng)
-                val_loss = self.evaluate(module, val, n_val) if n_val else math.nan
-                monitor = val_loss if n_val else train_loss
+                with averaged():  # validation and the kept weights see the average, training the raw ones
+                    val_loss = self.evaluate(module, val, n_val) if n_val else math.nan
+                    monitor = val_loss if n_val else train_loss
+                    if monitor < result.best_loss:
+                        best_state = _snapshot(module, trainable)
                 lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained at
                 if self.lr_schedule == "plateau":
                     scheduler.step(monitor)
-                record = dict(
-                    epoch=epoch, train_loss=train_loss, val_loss=val_loss, lr=lr, seconds=time.perf_counter() - t0,
-                )
+                record = dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss, lr=lr, seconds=time.perf_counter() - t0)
                 result.loss_history.append(record)
                 if monitor < result.best_loss:
                     result.best_loss, result.best_epoch, bad_epochs = monitor, epoch, 0
-                    best_state = _snapshot(module, trainable)
                 else:
                     bad_epochs += 1
                 bar.update(1)

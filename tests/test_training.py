@@ -237,7 +237,8 @@ def test_predictions_are_those_of_before_the_refactor():
     projected once): the same functions, summed in another order. Measured after it:
     validation losses within 1.0e-7 relative; ST-VLM is held to 1e-6 (losses) and
     1e-5 (forecasts), still far below what a changed function gives (the old
-    defaults are pinned here: ``calendar=None, output="level", head="lstm"``).
+    defaults are pinned here: ``calendar=None, output="level", head="lstm"``, and since
+    session 17 ``ema_decay=None``).
     """
     from stvlm.datasets import load_protocol
 
@@ -252,10 +253,12 @@ def test_predictions_are_those_of_before_the_refactor():
         # Each window's time: the slot of its last history step.
         tod_last = (p.first_time_index + 300 + np.arange(len(X_test)) + 11) % 288
         stvlm = STVLMForecaster(backbone=TINY, max_epochs=3, batch_size=16, encoder_hidden=16, decoder_hidden=16,
-                                calendar=None, output="level", head="lstm", random_state=0, verbose=0).fit(fit_rows)
+                                calendar=None, output="level", head="lstm", ema_decay=None, random_state=0,
+                                verbose=0).fit(fit_rows)
         stid = STIDForecaster(steps_per_day=288, first_time_index=p.first_time_index, max_epochs=3, batch_size=16,
-                              output="level", random_state=0).fit(fit_rows)
-        lstm = LSTMForecaster(hidden_size=16, max_epochs=3, batch_size=16, output="level", random_state=0).fit(fit_rows)
+                              output="level", ema_decay=None, random_state=0).fit(fit_rows)
+        lstm = LSTMForecaster(hidden_size=16, max_epochs=3, batch_size=16, output="level", ema_decay=None,
+                              random_state=0).fit(fit_rows)
         got = dict(
             stvlm=stvlm.predict(X_test),
             stid=stid.predict(Windows(X_test, time_of_day=tod_last, steps_per_day=288)),
@@ -527,3 +530,100 @@ def test_min_steps_per_epoch_is_checked_and_reaches_the_loop(monkeypatch):
         steps[value] = len(calls)
     # 120 - 24 - 4 + 1 = 93 windows: 3 batches a pass; 12 steps are 4 passes.
     assert steps == {None: 3, 12: 12}
+
+
+# ------------------------------------------------------------- moving average of weights
+def _linear_case():
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.normal(size=(48, 3)), dtype=torch.float32)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3 + 0.3 * torch.as_tensor(rng.normal(size=(48, 1)), dtype=torch.float32)
+    return x, y
+
+
+def _fit_recording_steps(monkeypatch, ema_decay, micro=None, max_epochs=6):
+    """Fit a linear model; the raw weights after every optimiser step, and the result."""
+    x, y = _linear_case()
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 1)
+    initial = [p.detach().clone() for p in net.parameters()]
+    steps = []
+    original = torch.optim.Adam.step
+
+    def recording(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        steps.append([p.detach().clone() for p in net.parameters()])
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording)
+    loop = TrainingLoop(lambda inputs: net(*inputs), max_epochs=max_epochs, batch_size=8, learning_rate=0.2,
+                        patience=100, lr_patience=100, lr_factor=0.5, micro_batch_size=micro, ema_decay=ema_decay)
+    result = loop.fit(net, lambda idx: ((x[idx],), y[idx]), 32, lambda idx: ((x[32:][idx],), y[32:][idx]), 16,
+                      rng=np.random.default_rng(1))
+    monkeypatch.undo()
+    return initial, steps, result, net
+
+
+@pytest.mark.parametrize("micro", [None, 3])
+def test_ema_validates_and_keeps_the_average_while_training_goes_on_from_the_raw_weights(monkeypatch, micro):
+    """The average is written out here from the raw weights of every step (4 steps an
+    epoch): each epoch's validation MAE is the average's, the kept weights are the
+    average at the best epoch, and the raw trajectory is the plain loop's. Also in
+    micro-batches (the path that several processes take)."""
+    d = 0.6
+    x, y = _linear_case()
+    initial, steps, result, net = _fit_recording_steps(monkeypatch, d, micro)
+    _, plain_steps, plain, _ = _fit_recording_steps(monkeypatch, None, micro)
+    assert len(steps) == len(plain_steps) == 6 * 4
+    for a, b in zip(steps, plain_steps):  # the average never feeds back into training
+        assert all(torch.allclose(p, q, rtol=1e-5, atol=1e-6) for p, q in zip(a, b))
+    average, per_epoch = list(initial), []
+    for k, w in enumerate(steps, start=1):
+        average = [d * a + (1 - d) * p for a, p in zip(average, w)]
+        if k % 4 == 0:
+            per_epoch.append(average)
+    val_maes = [float((x[32:] @ wt.T + b - y[32:]).abs().mean()) for wt, b in per_epoch]
+    np.testing.assert_allclose([r["val_loss"] for r in result.loss_history], val_maes, rtol=1e-5)
+    raw_maes = [r["val_loss"] for r in plain.loss_history]
+    assert max(abs(a - b) for a, b in zip(val_maes, raw_maes)) > 1e-3  # the average is not the raw weights
+    best = int(np.argmin(val_maes))
+    assert result.best_epoch == best + 1
+    for p, q in zip(net.parameters(), per_epoch[best]):
+        torch.testing.assert_close(p.detach(), q, rtol=1e-5, atol=1e-6)
+
+
+def test_ema_decay_zero_or_none_is_the_plain_loop(monkeypatch):
+    *_, none_result, none_net = _fit_recording_steps(monkeypatch, None)
+    *_, zero_result, zero_net = _fit_recording_steps(monkeypatch, 0.0)
+    assert [r["val_loss"] for r in zero_result.loss_history] == [r["val_loss"] for r in none_result.loss_history]
+    assert all(torch.equal(p, q) for p, q in zip(zero_net.parameters(), none_net.parameters()))
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, 1.5, "0.99", True, float("nan")])
+def test_ema_decay_out_of_range_is_refused_before_any_work(bad):
+    with pytest.raises(ValueError, match=r"ema_decay must be None .* in \[0, 1\)"):
+        TrainingLoop(lambda t: t, max_epochs=1, batch_size=1, learning_rate=1e-3, patience=1, lr_patience=1,
+                     lr_factor=0.5, ema_decay=bad)
+    with pytest.raises(ValueError, match="ema_decay must be None"):
+        STIDForecaster(history=12, horizon=3, steps_per_day=48, ema_decay=bad).fit(np.ones((80, 2)))
+
+
+def test_ema_is_the_trained_models_default_and_reaches_the_loop(monkeypatch):
+    """ST-VLM, STID-like and LSTM average their weights by default (0.99, chosen on
+    validation data); the paper preset keeps the raw weights, as the paper does."""
+    from stvlm import training
+
+    assert STVLMForecaster().ema_decay == STIDForecaster().ema_decay == LSTMForecaster().ema_decay == 0.99
+    assert STVLMForecaster.from_preset("paper").ema_decay is None
+    assert STVLMForecaster.from_preset("cpu").ema_decay == 0.99
+    seen = []
+    original = training.TrainingLoop.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs["ema_decay"])
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(training.TrainingLoop, "__init__", spy)
+    series = np.random.default_rng(0).gamma(2.0, 30.0, size=(120, 3))
+    LSTMForecaster(hidden_size=4, max_epochs=1, ema_decay=0.9).fit(series)
+    LSTMForecaster(hidden_size=4, max_epochs=1, ema_decay=None).fit(series)
+    assert seen == [0.9, None]

@@ -153,35 +153,3 @@ def test_loop_trials_nest_and_are_undone(tune):
     with tune._without_initial_validation(False), tune._with_warmup(0):
         assert training.TrainingLoop is original
 
-
-def _fit_linear(loop_cls, epochs=2):
-    import torch
-
-    torch.manual_seed(0)
-    module = torch.nn.Linear(2, 1)
-    x = torch.randn(16, 2)
-    y = x @ torch.tensor([[1.0], [-2.0]]) + 0.5
-    loop = loop_cls(module, max_epochs=epochs, batch_size=4, learning_rate=0.1, patience=5, lr_patience=5,
-                    lr_factor=0.5, validate_initial=False, loss="mse")
-    initial = [p.detach().clone() for p in module.parameters()]
-    loop.fit(module, lambda idx: (x[idx], y[idx]), 16, lambda idx: (x[idx], y[idx]), 16,
-             rng=np.random.default_rng(0))
-    return initial, [p.detach().clone() for p in module.parameters()]
-
-
-def test_ema_trial_keeps_the_averaged_weights(tune):
-    """``_with_ema``: decay 1 never moves the average, so the fit keeps the initial
-    weights; decay 0 is the raw weights, so the fit equals the plain loop's."""
-    import torch
-
-    import stvlm.training as training
-
-    _, plain = _fit_linear(training.TrainingLoop)
-    with tune._with_ema(1.0):
-        initial, frozen = _fit_linear(training.TrainingLoop)
-    assert all(torch.equal(a, b) for a, b in zip(initial, frozen))
-    assert not all(torch.equal(a, b) for a, b in zip(initial, plain))
-    with tune._with_ema(1e-12):
-        _, raw = _fit_linear(training.TrainingLoop)
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain, raw))
-    assert training.TrainingLoop.__name__ == "TrainingLoop"

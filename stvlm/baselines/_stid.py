@@ -65,6 +65,10 @@ class STIDForecaster(_NeuralWindowForecaster):
         ``"plateau"``: ``ReduceLROnPlateau`` on the validation loss (``lr_patience``,
         ``lr_factor``). ``"cosine"``: the rate decays from ``learning_rate`` to near zero
         over ``max_epochs`` (:class:`stvlm.training.TrainingLoop`).
+    ema_decay : float in [0, 1) or None, default=0.99
+        Validation scores, and the fit keeps, a moving average of the weights
+        (``ema_decay`` of :class:`~stvlm.training.TrainingLoop`, as ST-VLM's); ``None``:
+        the raw weights.
     validation_fraction : float, default=0.2
         Chronological share of the windows held out for early stopping (``0``: none).
     null_value : float or None, default=0.0
@@ -155,6 +159,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         lr_patience=5,
         lr_factor=0.5,
         lr_schedule="plateau",
+        ema_decay=0.99,
         validation_fraction=0.2,
         null_value=0.0,
         threshold=None,
@@ -182,6 +187,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor
         self.lr_schedule = lr_schedule
+        self.ema_decay = ema_decay
         self.validation_fraction = validation_fraction
         self.null_value = null_value
         self.threshold = threshold
