@@ -4,7 +4,8 @@
 # take one thread each and may run beside other work. Resumable: rows already in
 # benchmarks/results/<protocol>.csv are skipped, so a queue can be stopped and restarted.
 # The rows from before #12 are in benchmarks/results/before-12/, ST-VLM's rows of the
-# plateau preset in benchmarks/results/plateau-preset/.
+# plateau preset in benchmarks/results/plateau-preset/, the trained models' rows from
+# before the moving average of the weights (session 17) in benchmarks/results/before-ema/.
 #
 # C and D are #14's (Time-VLM and the long-term baselines on ETTh1 / ETTh2, one thread
 # each, side by side): each fits one dataset's full data, saving the fits, so that the

@@ -27,20 +27,33 @@ def check_ema_decay(value):
 
 
 class WeightAverage:
-    """The exponential moving average of ``params`` (tensors that the optimiser updates)."""
+    """The exponential moving average of ``params`` (tensors that the optimiser updates).
+
+    ``settle_share``: while the initial weights still hold more than this share of the
+    average (``decay ** steps``), the average is not *settled* and the loop does not count
+    its epochs towards early stopping; ``None``: settled from the start.
+    """
+
+    settle_share = None
 
     def __init__(self, params, decay):
         import torch
 
         self.params = list(params)
         self.decay = float(decay)
+        self.steps = 0
         with torch.no_grad():
             self.average = [p.detach().clone() for p in self.params]
+
+    @property
+    def settled(self):
+        return self.settle_share is None or self.decay**self.steps <= self.settle_share
 
     def update(self):
         """Fold the current weights in (after an optimiser step)."""
         import torch
 
+        self.steps += 1
         with torch.no_grad():
             for a, p in zip(self.average, self.params):
                 a.mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)

@@ -310,6 +310,8 @@ class TimeVLMSktimeForecaster(WindowSktimeForecaster):
     min_steps_per_epoch : int or None, default=30
         An epoch is at least this many steps (small training sets are passed over
         several times); ``None``: one pass.
+    ema_decay : float in [0, 1) or None, default=None
+        A moving average of the weights validated and kept; ``None``: the raw weights.
     patience : int, default=10
         Epochs without a better validation loss before stopping (the best epoch is
         kept); 10, the epoch cap, lets the cosine rate decay to its end.
@@ -398,6 +400,7 @@ class TimeVLMSktimeForecaster(WindowSktimeForecaster):
         learning_rate=1e-3,
         weight_decay=0.0,
         min_steps_per_epoch=30,
+        ema_decay=None,
         patience=10,
         lr_schedule="cosine",
         lr_patience=1,

@@ -373,7 +373,7 @@ class TrainingLoop:
                 result.loss_history.append(record)
                 if monitor < result.best_loss:
                     result.best_loss, result.best_epoch, bad_epochs = monitor, epoch, 0
-                else:
+                elif self._average is None or self._average.settled:  # see WeightAverage.settle_share
                     bad_epochs += 1
                 bar.update(1)
                 bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")

@@ -112,9 +112,12 @@ def test_seasonal_naive_bad_input():
 
 # ---------------------------------------------------------------------- STID
 def stid(**kw):
+    # The raw weights: 40 epochs of 14 steps are too few for the default moving average
+    # (0.99 a step) to catch up with them (measured: MAE 0.63 against 0.58; 0.52 after 80
+    # epochs), and these tests are about what the network can learn.
     params = dict(history=6, horizon=3, steps_per_day=SPD, max_epochs=40, patience=40, batch_size=32,
                   learning_rate=5e-3, embed_dim=16, node_dim=8, tod_dim=8, num_layers=2, dropout=0.0,
-                  random_state=0)
+                  ema_decay=None, random_state=0)
     params.update(kw)
     return STIDForecaster(**params)
 

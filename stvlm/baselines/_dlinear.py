@@ -53,6 +53,10 @@ class DLinearForecaster(BaseWindowForecaster):
         An epoch is at least this many steps: a training set of fewer batches is
         passed over several times per epoch (:class:`stvlm.training.TrainingLoop`).
         ``None``: one pass per epoch.
+    ema_decay : float in [0, 1) or None, default=None
+        A moving average of the weights validated and kept (``ema_decay`` of
+        :class:`~stvlm.training.TrainingLoop`); ``None``: the raw weights (its ETT
+        figures were measured so).
     patience : int, default=3
         Epochs without a better validation loss before stopping (the paper's).
     lr_patience : int, default=1
@@ -138,6 +142,7 @@ class DLinearForecaster(BaseWindowForecaster):
         learning_rate=5e-3,
         weight_decay=0.0,
         min_steps_per_epoch=None,
+        ema_decay=None,
         patience=3,
         lr_patience=1,
         lr_factor=0.5,
@@ -161,6 +166,7 @@ class DLinearForecaster(BaseWindowForecaster):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.min_steps_per_epoch = min_steps_per_epoch
+        self.ema_decay = ema_decay
         self.patience = patience
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor

@@ -99,6 +99,10 @@ class TimeVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         is not stopped by ``max_epochs`` before it has learnt; no effect on a training
         set of 30 batches or more. ``None``: one pass per epoch (the paper). 30 was
         chosen on the ETT validation months (docs/timevlm.md).
+    ema_decay : float in [0, 1) or None, default=None
+        A moving average of the weights validated and kept (``ema_decay`` of
+        :class:`~stvlm.training.TrainingLoop`); ``None``: the raw weights (its ETT
+        figures were measured so).
     patience : int, default=10
         Epochs without a better validation loss before stopping. The best epoch's
         weights are kept either way; with the default cosine schedule and 10 epochs,
@@ -181,6 +185,7 @@ class TimeVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         learning_rate=1e-3,
         weight_decay=0.0,
         min_steps_per_epoch=30,
+        ema_decay=None,
         patience=10,
         lr_schedule="cosine",
         lr_patience=1,
@@ -217,6 +222,7 @@ class TimeVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.min_steps_per_epoch = min_steps_per_epoch
+        self.ema_decay = ema_decay
         self.patience = patience
         self.lr_schedule = lr_schedule
         self.lr_patience = lr_patience
