@@ -188,12 +188,12 @@ def _without_initial_validation(active):
 @contextlib.contextmanager
 def _with_settling(share):
     """Early stopping that counts no epoch until the initial weights hold at most ``share``
-    of the moving average (``WeightAverage.settle_share``; ``None``: the library's rule)."""
+    of the moving average (``WeightAverage.settle_share``; ``None``: every epoch counts, as
+    before session 17 — the library's default is 0.5 since, variant ``_settle``)."""
     from stvlm._weight_average import WeightAverage
 
     before = WeightAverage.settle_share
-    if share is not None:
-        WeightAverage.settle_share = share
+    WeightAverage.settle_share = share
     try:
         yield
     finally:

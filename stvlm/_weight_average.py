@@ -30,11 +30,14 @@ class WeightAverage:
     """The exponential moving average of ``params`` (tensors that the optimiser updates).
 
     ``settle_share``: while the initial weights still hold more than this share of the
-    average (``decay ** steps``), the average is not *settled* and the loop does not count
-    its epochs towards early stopping; ``None``: settled from the start.
+    average (``decay ** steps``; at 0.99 the first 69 steps), the average is not *settled*
+    and the loop does not count its epochs towards early stopping; ``None``: settled from
+    the start. Why: an average still made mostly of the initial weights scores about what
+    they score, so a few-shot fit of a few steps an epoch ran out of patience before its
+    average had moved (docs/results.md, "Session 17: early stopping waits for the average").
     """
 
-    settle_share = None
+    settle_share = 0.5
 
     def __init__(self, params, decay):
         import torch

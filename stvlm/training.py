@@ -124,10 +124,10 @@ class TrainingLoop:
         few-shot fit of 3 batches would otherwise stop at ``max_epochs`` after 30 steps,
         its rate already decayed. ``None``: one pass per epoch.
     ema_decay : float in [0, 1) or None, default=None
-        Average the weights: ``average = ema_decay * average + (1 - ema_decay) * weights``
-        after each step, from the initial weights. Validation scores the average and the
-        best epoch keeps it (no validation: the epoch of least training loss); training
-        goes on from the raw weights. ``None``: no average.
+        ``average = ema_decay * average + (1 - ema_decay) * weights`` after each step, from the initial
+        weights, is validated and kept at the best epoch (no validation: the epoch of least training
+        loss) while training goes on from the raw weights; no epoch counts towards ``patience`` before
+        the initial weights hold at most half of it (69 steps at 0.99). ``None``: no average.
 
     Examples
     --------

@@ -615,6 +615,9 @@ def test_ema_is_the_trained_models_default_and_reaches_the_loop(monkeypatch):
     assert STVLMForecaster().ema_decay == STIDForecaster().ema_decay == LSTMForecaster().ema_decay == 0.99
     assert STVLMForecaster.from_preset("paper").ema_decay is None
     assert STVLMForecaster.from_preset("cpu").ema_decay == 0.99
+    from stvlm._weight_average import WeightAverage
+
+    assert WeightAverage.settle_share == 0.5  # chosen on validation data (docs/results.md, session 17)
     seen = []
     original = training.TrainingLoop.__init__
 
@@ -627,3 +630,21 @@ def test_ema_is_the_trained_models_default_and_reaches_the_loop(monkeypatch):
     LSTMForecaster(hidden_size=4, max_epochs=1, ema_decay=0.9).fit(series)
     LSTMForecaster(hidden_size=4, max_epochs=1, ema_decay=None).fit(series)
     assert seen == [0.9, None]
+
+
+@pytest.mark.parametrize("share, epochs", [(None, 2), (0.5, 18)])
+def test_early_stopping_waits_for_the_average_to_settle(monkeypatch, share, epochs):
+    """With ``settle_share=0.5`` no epoch counts towards the patience while the initial
+    weights hold more than half of the average: 0.99 ** 68 = 0.505, 0.99 ** 72 = 0.485,
+    so at 4 steps an epoch the first epoch to count is the 18th. A rate of zero keeps
+    the loss flat, so every epoch after the first is one without gain."""
+    from stvlm._weight_average import WeightAverage
+
+    monkeypatch.setattr(WeightAverage, "settle_share", share)
+    x, y = _linear_case()
+    net = torch.nn.Linear(3, 1)
+    loop = TrainingLoop(lambda inputs: net(*inputs), max_epochs=40, batch_size=8, learning_rate=0.0, patience=1,
+                        lr_patience=100, lr_factor=0.5, ema_decay=0.99)
+    result = loop.fit(net, lambda idx: ((x[idx],), y[idx]), 32, lambda idx: ((x[32:][idx],), y[32:][idx]), 16,
+                      rng=np.random.default_rng(0))
+    assert len(result.loss_history) == epochs and result.best_epoch == 1
