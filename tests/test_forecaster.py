@@ -188,8 +188,9 @@ def test_best_weights_are_restored(series):
 def test_early_stopping_stops_after_patience(series, monkeypatch):
     losses = iter([5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9, 5.0])
     monkeypatch.setattr(TrainingLoop, "evaluate", lambda self, *a: next(losses))
-    # output="level": no "epoch 0" evaluation (tests/test_training.py covers it)
-    model = tiny_model(max_epochs=8, patience=3, output="level").fit(series[:200])
+    # output="level": no "epoch 0" evaluation; ema_decay=None: every epoch counts from the
+    # first (the wait for the average to settle: tests/test_training.py covers both)
+    model = tiny_model(max_epochs=8, patience=3, output="level", ema_decay=None).fit(series[:200])
     assert len(model.loss_history_) == 5  # best at 2, then 3 epochs without gain
     assert model.best_epoch_ == 2
 
