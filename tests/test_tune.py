@@ -152,4 +152,3 @@ def test_loop_trials_nest_and_are_undone(tune):
     assert training.TrainingLoop is original
     with tune._without_initial_validation(False), tune._with_warmup(0):
         assert training.TrainingLoop is original
-
