@@ -128,6 +128,8 @@ VARIANTS = {
         # output), and STID's weight decay. Rule written before the rows: adopt one in the cpu
         # preset when its 3-seed full validation mean is 15.68 or lower (the rule of the day
         # of week), the lower of the two if both are.
+        # Result: bdrop10 15.92, 15.87, 15.84 (15.87 ± 0.04, +0.10 paired); wd 15.76 on seed 0
+        # (its other seeds stopped). Neither adopted (docs/results.md, "Session 18").
         "mlp-ema99-bdrop10": {**_MLP_PRESET, "ema_decay": 0.99, "backbone": {
             **MODEL_PRESETS["cpu"]["backbone"], "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}},
         "mlp-ema99-wd": {**_MLP_PRESET, "ema_decay": 0.99, "_weight_decay": 1e-4},
