@@ -5,8 +5,11 @@ compare two checkouts on one machine (run alternately, alone):
     PYTHONPATH=. python benchmarks/epoch_seconds.py --no-average
 
 ``--no-average`` fits with ``ema_decay=None`` (for checkouts from before the moving
-average, which lack the parameter), so that only the code differs. Prints one JSON line:
-the checkout, the fit's seconds and each epoch's.
+average, which lack the parameter), so that only the code differs. The series is fitted
+undated, as ``benchmarks/profile_epoch.py`` fits it: without the time-of-day embedding,
+one addition per sensor token, so an epoch costs what the benchmark's does (session 18:
+24.4 s here, 24.4 s median in the benchmark's dated fit). Prints one JSON line: the
+checkout, the fit's seconds and each epoch's.
 """
 
 from __future__ import annotations
