@@ -146,6 +146,11 @@ VARIANTS = {
         # if both are, and only if its fit stays in the 15-minute budget.
         "mlp-ema99-loraall": {**_MLP_PRESET, "ema_decay": 0.99, "_lora_targets": ["query", "key", "value", "dense"]},
         "mlp-ema99-fullft": {**_MLP_PRESET, "ema_decay": 0.99, "finetune": None, "_train_backbone": True},
+        # Result: fullft 15.99 on seed 0 (best epoch 15, stopped at 21), worse than the preset.
+        # A diagnosis, not a candidate (45 epochs are past the 15-minute budget): does the
+        # preset's schedule stretched to 45 epochs (the cosine over 45, patience 6) reach a lower
+        # validation MAE? STID, on its plateau schedule, still gains 0.16 from epoch 30 to 50.
+        "mlp-ema99-e45": {**_MLP_PRESET, "ema_decay": 0.99, "max_epochs": 45},
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
