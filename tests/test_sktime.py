@@ -107,7 +107,6 @@ def test_check_estimator_passes():
     seconds = time.perf_counter() - t0
     assert results and all(v == "PASSED" for v in results.values())
     print(f"check_estimator: {len(results)} checks passed in {seconds:.0f} s")
-    assert seconds < 180, f"check_estimator took {seconds:.0f} s; keep get_test_params cheap"
 
 
 def test_get_test_params_are_cheap_and_valid():
@@ -117,6 +116,10 @@ def test_get_test_params_are_cheap_and_valid():
         f = STVLMSktimeForecaster(**p)
         assert f.max_epochs == 1 and f.verbose == 0 and f.random_state == 0
         assert f.history >= 2
+        # cheap by construction (no wall-clock limit in a unit test): a one-layer, 32-wide ViLT
+        # on 16-pixel images, tiny LSTMs, small batches
+        assert f.backbone["num_hidden_layers"] == 1 and f.backbone["hidden_size"] <= 32
+        assert f.backbone["image_size"] <= 16 and f.encoder_hidden <= 8 and f.decoder_hidden <= 8
     # the second set exercises the paper's ablations
     assert params[1]["fusion"] is None and params[1]["finetune"] is None
 

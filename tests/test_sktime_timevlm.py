@@ -82,7 +82,6 @@ def test_check_estimator_passes():
     seconds = time.perf_counter() - t0
     assert results and all(v == "PASSED" for v in results.values())
     print(f"check_estimator: {len(results)} checks passed in {seconds:.0f} s")
-    assert seconds < 180, f"check_estimator took {seconds:.0f} s; keep get_test_params cheap"
 
 
 def test_get_test_params_are_cheap_and_valid():
@@ -91,6 +90,7 @@ def test_get_test_params_are_cheap_and_valid():
     for p in params:
         f = TimeVLMSktimeForecaster(**p)
         assert f.backbone == "tiny" and f.max_epochs == 1 and f.verbose == 0 and f.random_state == 0
+        assert f.d_model <= 8  # cheap by construction (no wall-clock limit in a unit test)
         assert f.patch_len <= f.history
     assert {p.get("vlm", "vilt") for p in params} == {"vilt", "clip"}
 
