@@ -339,7 +339,7 @@ def _with_head(spec):
 def _with_lora_targets(targets):
     """ST-VLM with LoRA on ``targets`` (module names, as peft matches them) instead of the
     library's ``["query", "key"]``: ``"dense"`` adds the attention output and both
-    feed-forward layers of every ViLT layer (and the unused pooler, which gets no gradient)."""
+    feed-forward layers of every ViLT layer (the backbone is built without a pooler)."""
     if not targets:
         yield
         return

@@ -152,3 +152,41 @@ def test_loop_trials_nest_and_are_undone(tune):
     assert training.TrainingLoop is original
     with tune._without_initial_validation(False), tune._with_warmup(0):
         assert training.TrainingLoop is original
+
+
+def test_backbone_trials_train_what_they_say_and_are_undone(tune):
+    """``_with_lora_targets`` puts LoRA on every linear layer of the backbone,
+    ``_with_trained_backbone`` trains every backbone weight, ``_with_adamw`` swaps the
+    loop's optimiser; each gives back the library's behaviour on leaving."""
+    import peft
+    import torch
+    from transformers import ViltConfig
+
+    from stvlm.network import STVLMNetwork
+
+    cfg = ViltConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                     image_size=16, patch_size=8, vocab_size=200)
+    kwargs = dict(n_nodes=5, history=6, horizon=2, encoder_hidden=8, decoder_hidden=8, head="mlp")
+
+    def lora_layers(net):
+        return {n.split(".lora_A")[0].split("layer.")[1] for n, p in net.named_parameters()
+                if "lora_A" in n and p.requires_grad}
+
+    with tune._with_lora_targets(["query", "key", "value", "dense"]):
+        net = STVLMNetwork.from_backbone(cfg, **kwargs)
+    per_layer = {"attention.attention.query", "attention.attention.key", "attention.attention.value",
+                 "attention.output.dense", "intermediate.dense", "output.dense"}
+    assert lora_layers(net) == {f"{i}.{name}" for i in range(2) for name in per_layer}
+    assert lora_layers(STVLMNetwork.from_backbone(cfg, **kwargs)) == {
+        f"{i}.attention.attention.{name}" for i in range(2) for name in ("query", "key")}
+    assert peft.LoraConfig.__name__ == "LoraConfig"
+
+    with tune._with_trained_backbone(True):
+        net = STVLMNetwork.from_backbone(cfg, finetune=None, **kwargs)
+    assert all(p.requires_grad for p in net.backbone.parameters())
+    net = STVLMNetwork.from_backbone(cfg, finetune=None, **kwargs)
+    assert not any(p.requires_grad for n, p in net.backbone.named_parameters() if "position_embeddings.extra" not in n)
+
+    with tune._with_adamw(True):
+        assert torch.optim.Adam is torch.optim.AdamW
+    assert torch.optim.Adam is not torch.optim.AdamW
