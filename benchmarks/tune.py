@@ -152,6 +152,9 @@ VARIANTS = {
         # preset's schedule stretched to 45 epochs (the cosine over 45, patience 6) reach a lower
         # validation MAE? STID, on its plateau schedule, still gains 0.16 from epoch 30 to 50.
         "mlp-ema99-e45": {**_MLP_PRESET, "ema_decay": 0.99, "max_epochs": 45},
+        # e45 reached 15.57 on seed 0 (best epoch 33, stopped at 39). The longest schedule that
+        # fits the budget at the host's faster state (24.4 s an epoch, 741 s for 30): 36 epochs.
+        "mlp-ema99-e36": {**_MLP_PRESET, "ema_decay": 0.99, "max_epochs": 36},
         # Both session-19 candidates peak early and then rise (fullft: 15.99 at epoch 15; loraall:
         # 16.05 at epoch 20 of 26) where the preset's curve is flat from epoch 22: trainable
         # capacity in the backbone overfits the fit period. The regulariser left untried by
