@@ -155,6 +155,8 @@ VARIANTS = {
         # e45 reached 15.57 on seed 0 (best epoch 33, stopped at 39). The longest schedule that
         # fits the budget at the host's faster state (24.4 s an epoch, 741 s for 30): 36 epochs.
         "mlp-ema99-e36": {**_MLP_PRESET, "ema_decay": 0.99, "max_epochs": 36},
+        # Results: e45 15.57, 15.67, 15.75 (15.67 ± 0.09; early stops at 38-41 epochs, over the
+        # budget: not adopted); e36 15.73 on seed 0 (stopped at 32). docs/results.md, session 19.
         # Both session-19 candidates peak early and then rise (fullft: 15.99 at epoch 15; loraall:
         # 16.05 at epoch 20 of 26) where the preset's curve is flat from epoch 22: trainable
         # capacity in the backbone overfits the fit period. The regulariser left untried by
@@ -163,6 +165,7 @@ VARIANTS = {
         # before the row (about a quarter of the weights' size over the cosine schedule); the
         # same rule (3-seed mean <= 15.68).
         "mlp-ema99-adamw05": {**_MLP_PRESET, "ema_decay": 0.99, "_adamw": 0.05},
+        # (started in session 19 and stopped after 3 minutes, its core given to the e45 seeds: no row)
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
