@@ -70,12 +70,12 @@ def memory(T=28224, N=883, epoch_batches=0):
     stages, steps = {}, []
     with _PeakRSS() as mem:
         series = _series(T, N)
-        stages["series"] = mem._rss() / 2**20
+        stages["series"] = mem.sample() / 2**20
         w = as_windows(series, history=12, horizon=12)
-        stages["windows"] = mem._rss() / 2**20
+        stages["windows"] = mem.sample() / 2**20
         train, val = chronological_split(w, 0.2)
         train.filled_batch(np.arange(32))
-        stages["split_and_a_batch"] = mem._rss() / 2**20
+        stages["split_and_a_batch"] = mem.sample() / 2**20
         del w, train, val
         if epoch_batches:
             import torch
@@ -98,7 +98,7 @@ def memory(T=28224, N=883, epoch_batches=0):
                 pass
             finally:
                 torch.optim.Adam.step = original
-            stages["after_steps"] = mem._rss() / 2**20
+            stages["after_steps"] = mem.sample() / 2**20
             stages["optimiser_steps"] = min(len(steps), epoch_batches) if epoch_batches > 0 else len(steps)
             stages["whole_epoch"] = epoch_batches < 0 and bool(getattr(est, "loss_history_", None))
             if stages["whole_epoch"]:

@@ -63,6 +63,7 @@ class _PeakRSS:
     def __init__(self):
         self.peak = 0
         self._stop = threading.Event()
+        self._lock = threading.Lock()
 
     @staticmethod
     def _rss():
@@ -74,9 +75,17 @@ class _PeakRSS:
             with open("/proc/self/statm") as f:
                 return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
+    def sample(self):
+        """The resident memory now, counted in the peak (a reading taken between two
+        samples of the thread could otherwise exceed the peak)."""
+        rss = self._rss()
+        with self._lock:
+            self.peak = max(self.peak, rss)
+        return rss
+
     def _loop(self):
         while not self._stop.wait(0.01):
-            self.peak = max(self.peak, self._rss())
+            self.sample()
 
     def __enter__(self):
         self.peak = self._rss()
@@ -87,7 +96,7 @@ class _PeakRSS:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._rss())
+        self.sample()
 
 
 def _commit():
