@@ -565,6 +565,33 @@ def test_fused_attention_with_bias_equals_explicit_softmax():
         saf(h, mask)
 
 
+def test_attention_with_a_trained_bias_equals_sdpa_and_its_gradient():
+    """With a bias that needs a gradient, the in-place explicit path gives SDPA's output
+    with the bias spelled out as a full additive mask, and the same gradients."""
+    import torch.nn.functional as F
+
+    model = tiny_backbone()
+    saf = install_saf(model).eval()
+    h, mask = _hidden_and_mask(length=20)
+    bias = torch.randn(3, HEADS, 8, 8, requires_grad=True)
+    with saf.sensor_bias(bias, offset=6):
+        out = saf(h, mask)[0]
+    out.square().sum().backward()
+    got_bias, got_query = bias.grad.clone(), saf.query.weight.grad.clone()
+    saf.zero_grad()
+
+    reference_bias = bias.detach().clone().requires_grad_(True)
+    q, k, v = (saf._heads(layer, h) for layer in (saf.query, saf.key, saf.value))
+    full = F.pad(reference_bias, (6, 6, 6, 6)) / math.sqrt(saf.attention_head_size)  # 20 = 6 + 8 + 6
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=full + mask)
+    ref = ref.permute(0, 2, 1, 3).reshape(3, 20, -1)
+    ref.square().sum().backward()
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got_bias, reference_bias.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got_query, saf.query.weight.grad, rtol=1e-4, atol=1e-5)
+    assert got_bias.abs().sum() > 0
+
+
 def test_unrolled_decoder_equals_nn_lstm():
     from stvlm.network import LSTMDecoderHead
 

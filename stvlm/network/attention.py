@@ -101,10 +101,11 @@ class PadConvBias(nn.Module):
         if z.dtype in (torch.float16, torch.bfloat16):  # statistics in float32 under autocast
             z = z.float()
         z = z - z[..., :1, :1]  # shift by one pixel: exactly 0 for a constant map
-        mean = z.mean(dim=(-2, -1), keepdim=True)
-        var = z.var(dim=(-2, -1), keepdim=True, unbiased=False)
-        z = (z - mean) * torch.rsqrt(var + self.eps)
-        return z * self.scale
+        z = z - z.mean(dim=(-2, -1), keepdim=True)
+        # The mean of squares of the centred map, not Tensor.var: the same value, and
+        # several times faster over (N, N) maps on a CPU.
+        var = z.square().mean(dim=(-2, -1), keepdim=True)
+        return z * (torch.rsqrt(var + self.eps) * self.scale)
 
 
 class SAFSelfAttention(nn.Module):
@@ -217,7 +218,17 @@ class SAFSelfAttention(nn.Module):
 
     def _fused(self, q, k, v, attention_mask):
         """The same attention through ``scaled_dot_product_attention`` (2-3x faster on a
-        CPU than the explicit softmax); the bias enters as part of its additive mask."""
+        CPU than the explicit softmax); the bias enters as part of its additive mask.
+
+        On a CPU, a bias that needs a gradient sends SDPA to its explicit (math) kernel
+        anyway, and the (B, H, L, L) mask built for it, and that mask's gradient, add to
+        it: there the explicit path below, which adds the bias into the block in place,
+        is cheaper (docs/performance.md). CUDA's kernels take a trained bias themselves.
+        """
+        explicit = q.device.type == "cpu" and q.dtype in (torch.float32, torch.float64)
+        if explicit and self.bias is not None and self.bias.requires_grad and torch.is_grad_enabled():
+            probs = torch.softmax(self._scores(q, k, attention_mask), dim=-1)
+            return torch.matmul(self.dropout(probs), v)
         mask = attention_mask
         if mask is not None and mask.dtype == torch.bool:
             mask = torch.zeros_like(mask, dtype=q.dtype).masked_fill(~mask, torch.finfo(q.dtype).min)
