@@ -108,6 +108,34 @@ class PadConvBias(nn.Module):
         return z * (torch.rsqrt(var + self.eps) * self.scale)
 
 
+class _AddIntoBlock(torch.autograd.Function):
+    """``scores[..., o:o+n, o:o+n] += alpha * bias`` in place, for autograd.
+
+    Autograd's own in-place update of a slice copies the whole (B, H, L, L) gradient in
+    the backward pass; here the scores' gradient passes through as it is and the bias's
+    is read from its block. ``scores`` must be a tensor that no node saved for its
+    backward pass (a matmul's output: matmul's backward reads only its inputs).
+    """
+
+    @staticmethod
+    def forward(ctx, scores, bias, offset, alpha):
+        n = bias.shape[-1]
+        scores[..., offset : offset + n, offset : offset + n].add_(bias, alpha=alpha)
+        ctx.mark_dirty(scores)
+        ctx.block = (offset, n, alpha, bias.shape[0] != scores.shape[0])
+        return scores
+
+    @staticmethod
+    def backward(ctx, grad):
+        offset, n, alpha, broadcast = ctx.block
+        grad_bias = None
+        if ctx.needs_input_grad[1]:
+            grad_bias = grad[..., offset : offset + n, offset : offset + n] * alpha
+            if broadcast:  # one bias for the whole batch
+                grad_bias = grad_bias.sum(dim=0, keepdim=True)
+        return grad, grad_bias, None, None
+
+
 class SAFSelfAttention(nn.Module):
     """ViLT self-attention with an optional additive bias on one token block.
 
@@ -191,19 +219,25 @@ class SAFSelfAttention(nn.Module):
         return layer(hidden_states).view(hidden_shape).transpose(1, 2)
 
     def _scores(self, query_layer, key_layer, attention_mask):
-        scores = torch.matmul(query_layer, key_layer.transpose(-1, -2))
         bias = self.bias
-        if bias is not None:
-            n, o = self._checked_bias_block(scores.shape[0], scores.shape[-1])
-            # in-place on the matmul output (not saved by autograd): only the block is touched
-            scores[:, :, o : o + n, o : o + n] += bias.to(scores.dtype)
-        scores = scores / math.sqrt(self.attention_head_size)
+        if bias is None:  # ViLT's operations, in ViLT's order: the same scores to the bit
+            scores = torch.matmul(query_layer, key_layer.transpose(-1, -2)) / math.sqrt(self.attention_head_size)
+        else:
+            # (Q / sqrt(d)) K^T + A_bias / sqrt(d): scaled on the (L, d) queries rather than
+            # on the (L, L) scores, which saves a division over the scores and one over their
+            # gradient (7 % of a CPU training step at 243 tokens).
+            scale = 1.0 / math.sqrt(self.attention_head_size)
+            scores = torch.matmul(query_layer * scale, key_layer.transpose(-1, -2))
+            _, o = self._checked_bias_block(scores.shape[0], scores.shape[-1])
+            scores = _AddIntoBlock.apply(scores, bias.to(scores.dtype), o, scale)
         if attention_mask is not None:
             if attention_mask.dtype == torch.bool:
                 attention_mask = torch.zeros_like(attention_mask, dtype=scores.dtype).masked_fill(
                     ~attention_mask, torch.finfo(scores.dtype).min
                 )
-            scores = scores + attention_mask
+            # ViLT's additive mask of a batch without padding is all zeros: adding it is a no-op
+            if bool(attention_mask.any()):
+                scores = scores + attention_mask
         return scores
 
     def _checked_bias_block(self, batch, length):
@@ -232,6 +266,8 @@ class SAFSelfAttention(nn.Module):
         mask = attention_mask
         if mask is not None and mask.dtype == torch.bool:
             mask = torch.zeros_like(mask, dtype=q.dtype).masked_fill(~mask, torch.finfo(q.dtype).min)
+        if mask is not None and not bool(mask.any()):
+            mask = None  # ViLT's mask of a batch without padding adds zeros; SDPA is faster without
         bias = self.bias
         if bias is not None:
             length = q.shape[-2]
