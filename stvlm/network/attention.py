@@ -257,7 +257,7 @@ class SAFSelfAttention(nn.Module):
         On a CPU, a bias that needs a gradient sends SDPA to its explicit (math) kernel
         anyway, and the (B, H, L, L) mask built for it, and that mask's gradient, add to
         it: there the explicit path below, which adds the bias into the block in place,
-        is cheaper (docs/performance.md). CUDA's kernels take a trained bias themselves.
+        is cheaper (docs/performance.md). Other devices keep SDPA (not measured here).
         """
         explicit = q.device.type == "cpu" and q.dtype in (torch.float32, torch.float64)
         if explicit and self.bias is not None and self.bias.requires_grad and torch.is_grad_enabled():
