@@ -108,6 +108,17 @@ class PadConvBias(nn.Module):
         return z * (torch.rsqrt(var + self.eps) * self.scale)
 
 
+def _additive_mask(mask, dtype):
+    """An attention mask as an additive float mask (a boolean one: ``False`` -> the dtype's
+    minimum), or ``None`` where it adds nothing: ViLT's mask of a batch without padding
+    is all zeros."""
+    if mask is None:
+        return None
+    if mask.dtype == torch.bool:
+        mask = torch.zeros_like(mask, dtype=dtype).masked_fill(~mask, torch.finfo(dtype).min)
+    return mask if bool(mask.any()) else None
+
+
 class _AddIntoBlock(torch.autograd.Function):
     """``scores[..., o:o+n, o:o+n] += alpha * bias`` in place, for autograd.
 
@@ -230,15 +241,8 @@ class SAFSelfAttention(nn.Module):
             scores = torch.matmul(query_layer * scale, key_layer.transpose(-1, -2))
             _, o = self._checked_bias_block(scores.shape[0], scores.shape[-1])
             scores = _AddIntoBlock.apply(scores, bias.to(scores.dtype), o, scale)
-        if attention_mask is not None:
-            if attention_mask.dtype == torch.bool:
-                attention_mask = torch.zeros_like(attention_mask, dtype=scores.dtype).masked_fill(
-                    ~attention_mask, torch.finfo(scores.dtype).min
-                )
-            # ViLT's additive mask of a batch without padding is all zeros: adding it is a no-op
-            if bool(attention_mask.any()):
-                scores = scores + attention_mask
-        return scores
+        mask = _additive_mask(attention_mask, scores.dtype)
+        return scores if mask is None else scores + mask
 
     def _checked_bias_block(self, batch, length):
         """Size and offset of the bias block, refused if it does not fit ``length`` tokens."""
@@ -263,11 +267,7 @@ class SAFSelfAttention(nn.Module):
         if explicit and self.bias is not None and self.bias.requires_grad and torch.is_grad_enabled():
             probs = torch.softmax(self._scores(q, k, attention_mask), dim=-1)
             return torch.matmul(self.dropout(probs), v)
-        mask = attention_mask
-        if mask is not None and mask.dtype == torch.bool:
-            mask = torch.zeros_like(mask, dtype=q.dtype).masked_fill(~mask, torch.finfo(q.dtype).min)
-        if mask is not None and not bool(mask.any()):
-            mask = None  # ViLT's mask of a batch without padding adds zeros; SDPA is faster without
+        mask = _additive_mask(attention_mask, q.dtype)  # None also speeds SDPA up
         bias = self.bias
         if bias is not None:
             length = q.shape[-2]
