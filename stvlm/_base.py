@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._autoregression import ar_forecast, fit_ar
 from ._device import torch_device
 from ._validation import _as_float_array, check_positive_int, check_real, check_seed
 from .data import as_windows, chronological_split
@@ -38,6 +39,8 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
 
     #: Name of the fitted torch module's attribute.
     _module_attr = "module_"
+    #: What ``output`` may be for this model ("ar": models whose loop and tests cover it).
+    _outputs = ("level", "change")
 
     # ------------------------------------------------------------------ hooks
     def _check_model_params(self):
@@ -104,8 +107,9 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             check_real(self.null_value, "null_value")
         if self.threshold is not None:
             check_real(self.threshold, "threshold", low=0)
-        if self._output() not in ("level", "change"):
-            raise ValueError(f"output must be 'level' or 'change'; got {self.output!r}.")
+        if self._output() not in self._outputs:
+            known = " or ".join(repr(o) for o in self._outputs)
+            raise ValueError(f"output must be {known}; got {self.output!r}.")
         if self.callbacks is not None and not all(callable(cb) for cb in self.callbacks):
             raise TypeError(f"callbacks must be None or a list of callables; got {self.callbacks!r}.")
         self._check_model_params()
@@ -116,10 +120,14 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
 
     def _scaled_forecast(self, module, inputs, device):
         """The module's forecast in z-scored units: a level, or with ``output="change"``
-        the change from each window's last (imputed) value, added back here."""
+        the change from each window's last (imputed) value, added back here; with
+        ``output="ar"`` what the linear autoregression ``ar_coef_`` misses, added to it."""
         out = self._forward(module, inputs, device)
-        if self._output() == "change":
+        output = self._output()
+        if output == "change":
             out = out.float() + inputs[0][:, -1:, :].float()  # float32: bf16 would round the level
+        elif output == "ar":
+            out = out.float() + ar_forecast(inputs[0].float(), self.ar_coef_)
         return out
 
     def _front_door(self, X, y=None, require_targets=True):
@@ -188,6 +196,8 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         self.mean_, std = finite_mean_std(train.X)
         self.std_ = std if std > 0 else 1.0
         self.n_features_in_ = train.n_sensors
+        # output="ar": the linear part, fitted on the training windows before the network.
+        self.ar_coef_ = fit_ar(train, self.null_value, self.threshold) if self._output() == "ar" else None
 
         seed = check_seed(self.random_state)
         with _SEEDED, _own_rng(device):
@@ -203,9 +213,10 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         rng = np.random.default_rng(seed)
         self._setup(train, device)
         module = self._build_module(self.n_features_in_).to(device)
-        if self._output() == "change":
-            # The untrained model then repeats the last value: training starts from the
-            # naive forecast instead of from noise (what matters with little data).
+        if self._output() in ("change", "ar"):
+            # The untrained model then repeats the last value (with "ar": forecasts the linear
+            # autoregression): training starts from that forecast instead of from noise
+            # (what matters with little data).
             layer = self._output_layer(module)
             if layer is not None:
                 with torch.no_grad():
@@ -230,8 +241,9 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         def forward(inputs):
             return self._scaled_forecast(module, inputs, device).float() * self.std_ + self.mean_
 
-        # With output="change" the untrained model is the naive forecast: score it first.
-        validate_initial = self._output() == "change"
+        # With output="change" ("ar") the untrained model is the naive (linear) forecast:
+        # score it first.
+        validate_initial = self._output() in ("change", "ar")
 
         def source(windows):
             return None if windows is None else (lambda idx: self._batch(windows, idx, device))

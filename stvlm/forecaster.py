@@ -130,13 +130,16 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
     start : int, datetime-like or None, default=None
         Slot, or date and time, of a bare series' first row (with ``steps_per_day``);
         the weekday needs a date and time.
-    output : {"change", "level"}, default="change"
+    output : {"change", "level", "ar"}, default="change"
         What the network forecasts: each step's change from the window's last
         observed value (added back before the loss, so the loss and the forecasts are
-        in data units either way), or the values themselves. With ``"change"`` the
-        output layer starts at zero: the untrained model repeats the last value, and
-        training starts from the naive forecast rather than from noise (chosen on
-        validation data: docs/results.md, "Few-shot").
+        in data units either way), the values themselves, or (``"ar"``) what a linear
+        autoregression misses: one set of coefficients for every sensor, fitted by
+        least squares on the training windows before the network trains
+        (``ar_coef_``), its forecast added back. With ``"change"`` (``"ar"``) the
+        output layer starts at zero: the untrained model repeats the last value
+        (forecasts the autoregression), and training starts from that forecast rather
+        than from noise (chosen on validation data: docs/results.md, "Few-shot").
     random_state : int or None, default=None
         Seed of initialisation, shuffling and dropout; the same seed gives the same
         predictions on the CPU.
@@ -154,6 +157,9 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         Number of sensors.
     mean_, std_ : float
         z-score statistics of the training part.
+    ar_coef_ : ndarray of shape (history - 1, horizon) or None
+        With ``output="ar"``, the linear autoregression's coefficients (the change from
+        the last value at each horizon step, from the other steps' differences to it).
     dtw_scale_ : float or None
         DTW similarity scale of the images (``None`` when fitted on images from a
         :class:`~stvlm.SpatialToImageTransformer`).
@@ -241,6 +247,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
     """
 
     _module_attr = "network_"
+    _outputs = ("level", "change", "ar")
 
     def __init__(
         self,

@@ -98,8 +98,10 @@ class STVLMSktimeForecaster(WindowSktimeForecaster):
         Time-of-day slots of a ``y`` without a DatetimeIndex.
     start : int, datetime-like or None, default=None
         Slot, or date and time, of the first row of such a ``y``.
-    output : {"change", "level"}, default="change"
-        Forecast the change from each window's last value, or the values.
+    output : {"change", "level", "ar"}, default="change"
+        Forecast the change from each window's last value, the values, or what a
+        linear autoregression fitted on the training windows misses
+        (:class:`~stvlm.STVLMForecaster`).
     random_state : int or None, default=None
         Seed of initialisation and shuffling; a fixed seed gives the same
         forecasts on the CPU.

@@ -62,13 +62,16 @@ class LSTMForecaster(_NeuralWindowForecaster):
         Targets with ``|y| < threshold`` are missing too (:func:`stvlm.metrics.target_mask`).
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"auto"`` or a torch device string.
-    output : {"change", "level"}, default="change"
+    output : {"change", "level", "ar"}, default="change"
         What the network forecasts: each step's change from the window's last
         observed value (added back before the loss, so the loss and the forecasts are
-        in data units either way), or the values themselves. With ``"change"`` the
-        output layer starts at zero: the untrained model repeats the last value, and
-        training starts from the naive forecast rather than from noise (chosen on
-        validation data: docs/results.md, "Few-shot").
+        in data units either way), the values themselves, or (``"ar"``) what a linear
+        autoregression misses: one set of coefficients for every sensor, fitted by
+        least squares on the training windows before the network trains
+        (``ar_coef_``), its forecast added back. With ``"change"`` (``"ar"``) the
+        output layer starts at zero: the untrained model repeats the last value
+        (forecasts the autoregression), and training starts from that forecast rather
+        than from noise (chosen on validation data: docs/results.md, "Few-shot").
     random_state : int or None, default=None
         Seed of weights and batch order.
     verbose : int, default=0
@@ -83,6 +86,9 @@ class LSTMForecaster(_NeuralWindowForecaster):
         The trained network.
     mean_, std_ : float
         z-score of the inputs (training windows).
+    ar_coef_ : ndarray of shape (history - 1, horizon) or None
+        With ``output="ar"``, the linear autoregression's coefficients (the change from
+        the last value at each horizon step, from the other steps' differences to it).
     loss_history_ : list of dict
         Per epoch: ``epoch``, ``train_loss``, ``val_loss`` (MAE in data units), ``lr``,
         ``seconds``.
@@ -106,6 +112,8 @@ class LSTMForecaster(_NeuralWindowForecaster):
     >>> model.predict(series[None, -6:]).shape
     (1, 3, 2)
     """
+
+    _outputs = ("level", "change", "ar")
 
     def __init__(
         self,

@@ -1,0 +1,100 @@
+"""The linear autoregression that ``output="ar"`` adds under a network's forecast.
+
+One set of coefficients, shared by every sensor: each horizon step's change from the
+window's last value as a linear function of the window's other values, measured from that
+last value. Fitted in closed form (least squares) on the training windows before the
+network trains, so the untrained network (its output layer at zero) forecasts this linear
+autoregression, and the network learns what it misses. With few windows the linear part is
+what transfers to unseen days (docs/results.md, "Few-shot, session 21").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import target_mask
+
+__all__ = ["ar_forecast", "fit_ar"]
+
+#: Windows per chunk of the normal equations: bounded temporaries on large data.
+_CHUNK_VALUES = 1 << 22
+
+
+def fit_ar(windows, null_value=0.0, threshold=None, ridge=1e-6):
+    """Least-squares coefficients of the linear autoregression of ``output="ar"``.
+
+    ``y[t + h] - x[-1] ~ sum_k coef[k, h] * (x[k] - x[-1])`` over every training window and
+    sensor, one least-squares problem per horizon step; targets that the loss masks
+    (:func:`stvlm.metrics.target_mask`) are left out, inputs are imputed as the networks
+    see them. The differences make the fit free of the data's offset and scale, so the
+    coefficients serve z-scored windows as they are.
+
+    Parameters
+    ----------
+    windows : stvlm.Windows
+        Training windows with targets.
+    null_value, threshold : float or None
+        The target mask of the loss.
+    ridge : float, default=1e-6
+        Tikhonov term, relative to the mean diagonal of each step's normal equations:
+        keeps a constant or very short series solvable (coefficients near 0, the last value).
+
+    Returns
+    -------
+    coef : ndarray of shape (history - 1, horizon), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm import as_windows
+    >>> from stvlm._autoregression import fit_ar
+    >>> series = np.cumsum(np.random.default_rng(0).normal(size=(300, 4)), axis=0) + 100
+    >>> coef = fit_ar(as_windows(series, history=6, horizon=2))
+    >>> coef.shape, bool(np.abs(coef).max() < 0.3)  # a random walk: the last value
+    ((5, 2), True)
+    """
+    history, horizon = windows.history, windows.horizon
+    k = history - 1
+    gram = np.zeros((horizon, k, k))
+    moment = np.zeros((k, horizon))
+    n_sensors = windows.n_sensors
+    step = max(1, _CHUNK_VALUES // max(1, (history + horizon) * n_sensors))
+    for start in range(0, len(windows), step):
+        idx = np.arange(start, min(start + step, len(windows)))
+        x = np.asarray(windows.filled_batch(idx), dtype=np.float64)
+        y = np.asarray(windows.y[idx], dtype=np.float64)
+        last = x[:, -1:, :]
+        diff = x[:, :-1, :] - last  # (n, k, N)
+        keep = target_mask(y, null_value, threshold)
+        change = np.where(keep, y - last, 0.0)  # (n, horizon, N)
+        moment += np.einsum("nks,nhs->kh", diff, change)
+        for h in range(horizon):
+            kept = diff * keep[:, h, None, :]
+            gram[h] += np.tensordot(kept, diff, axes=([0, 2], [0, 2]))
+    coef = np.zeros((k, horizon))
+    for h in range(horizon):
+        scale = np.trace(gram[h]) / k if k else 0.0
+        if k == 0 or scale <= 0:
+            continue  # nothing to regress on: the last value
+        a = gram[h] + ridge * scale * np.eye(k)
+        coef[:, h] = np.linalg.solve(a, moment[:, h])
+    return coef
+
+
+def ar_forecast(x, coef):
+    """The linear autoregression's forecast of windows ``x`` (torch, ``(B, history, N)``):
+    ``(B, horizon, N)``, in the units of ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from stvlm._autoregression import ar_forecast
+    >>> x = torch.tensor([[[1.0], [3.0]]])  # one window, two steps, one sensor
+    >>> ar_forecast(x, np.array([[0.5, -1.0]]))[0, :, 0]  # 3 + 0.5 * (1 - 3), 3 - 1 * (1 - 3)
+    tensor([2., 5.])
+    """
+    import torch
+
+    last = x[:, -1:, :]
+    c = torch.as_tensor(coef, dtype=x.dtype, device=x.device)
+    return last + torch.einsum("bkn,kh->bhn", x[:, :-1, :] - last, c)
