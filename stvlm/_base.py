@@ -277,9 +277,13 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         self.best_score_ = -result.best_loss if np.isfinite(result.best_loss) else float("nan")
         self.interrupted_ = result.interrupted
         if validate_initial and result.best_epoch == 0 and result.loss_history and val is not None:
+            forecast = (
+                "forecast the linear autoregression (ar_coef_)" if self._output() == "ar"
+                else "repeat each window's last value"
+            )
             warnings.warn(
                 f"no epoch beat the untrained model on the validation windows (MAE {result.best_loss:.4g}): "
-                "the model keeps its initial weights, which repeat each window's last value. With so "
+                f"the model keeps its initial weights, which {forecast}. With so "
                 "little data, or data whose validation part differs from its training part, that is "
                 "the best forecast training found.",
                 UserWarning,

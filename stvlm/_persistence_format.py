@@ -22,6 +22,8 @@ import math
 import numbers
 import os
 
+import numpy as np
+
 from ._calendar import CALENDARS
 
 __all__ = ["SPECS", "TOKENIZER_DIR", "spec_of"]
@@ -53,6 +55,11 @@ _RULES = {
     "backbone_config_": (lambda v: isinstance(v, dict), "a ViltConfig dict"),
     "calendar_": (lambda v: v in CALENDARS, f"one of {CALENDARS}"),
     "steps_per_day_": (lambda v: v is None or _is_int(v, 1), "None or an int >= 1"),
+    "ar_coef_": (
+        lambda v: v is None or (isinstance(v, list) and all(
+            isinstance(row, list) and len(row) == len(v[0]) and all(_is_real(c) for c in row) for row in v)),
+        "None or a list of equal-length lists of finite numbers",
+    ),
 }
 
 
@@ -111,17 +118,18 @@ class _STVLMSpec(_Spec):
     format = "stvlm-forecaster"
     estimator = "STVLMForecaster"
     an_estimator = "an STVLMForecaster"
-    version = 3  # 2: the weights' sha256 and shape-defining fields; 3: calendar_, steps_per_day_
-    readable = (1, 2, 3)
+    version = 4  # 2: the weights' sha256 and shape-defining fields; 3: calendar_, steps_per_day_; 4: ar_coef_
+    readable = (1, 2, 3, 4)
     verified_since = 2
     fitted = (
         "n_features_in_", "mean_", "std_", "dtw_scale_", "image_size_", "best_epoch_", "best_score_",
         "interrupted_", "loss_history_", "prompt_ids_", "backbone_config_", "calendar_", "steps_per_day_",
+        "ar_coef_",
     )
     shaped = ("history", "horizon", "n_features_in_", "image_size_")
     # Models saved before a parameter or fitted field existed: what they were fitted with.
     legacy_params = dict(calendar=None, output="level", head="lstm")
-    legacy_fitted = dict(calendar_=None, steps_per_day_=None)
+    legacy_fitted = dict(calendar_=None, steps_per_day_=None, ar_coef_=None)
 
     def params_to_json(self, model):
         params = super().params_to_json(model)
@@ -149,6 +157,16 @@ class _STVLMSpec(_Spec):
     def build(self, model, fitted, network, folder):
         import torch
         from transformers import ViltConfig
+
+        coef = fitted["ar_coef_"]
+        if (model.output == "ar") != (coef is not None):
+            raise ValueError(f"output {model.output!r} and ar_coef_ {'missing' if coef is None else 'given'} disagree.")
+        if coef is not None:
+            shape = (model.history - 1, model.horizon)
+            coef = np.asarray(coef, dtype=np.float64)
+            if coef.size != shape[0] * shape[1] or (coef.size and coef.shape != shape):
+                raise ValueError(f"ar_coef_ has shape {coef.shape}; history and horizon need {shape}.")
+            fitted["ar_coef_"] = coef.reshape(shape)
 
         from .network import load_backbone
 

@@ -58,10 +58,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         ``None`` is the "w/o image" ablation: every window gets the same constant
         image (0.5 everywhere), which carries no structure (the SAF bias of a constant
         image is exactly zero).
-    lora_r : int, default=8
-        LoRA rank.
-    lora_alpha : float, default=16
-        LoRA scaling numerator.
+    lora_r, lora_alpha : int, float, default=8, 16
+        LoRA rank and scaling numerator.
     batch_size : int, default=32
         Windows per optimisation step. Larger than the training set: clipped to it
         with a warning.
@@ -109,9 +107,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         ``"auto"``: bf16 autocast on CUDA, float32 on the CPU.
     image_cache_mb : float, default=1024
         Images of all training windows are computed once per fit (numba, CPU) and kept
-        as float16 when they take at most this many MB; otherwise (and on a GPU, where
-        the torch kernels are faster) they are computed per batch: never an array that
-        would not fit.
+        as float16 up to this many MB; beyond (and on a GPU, where the torch kernels are
+        faster) they are computed per batch: never an array that would not fit.
     calendar : {"auto", None, "time-of-day", "time-of-day+day-of-week"}, default="auto"
         Learned embeddings of each window's time of day (and weekday), an extension
         beyond the paper (whose network sees no clock; the ``paper`` preset has
@@ -131,15 +128,12 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         Slot, or date and time, of a bare series' first row (with ``steps_per_day``);
         the weekday needs a date and time.
     output : {"change", "level", "ar"}, default="change"
-        What the network forecasts: each step's change from the window's last
-        observed value (added back before the loss, so the loss and the forecasts are
-        in data units either way), the values themselves, or (``"ar"``) what a linear
-        autoregression misses: one set of coefficients for every sensor, fitted by
-        least squares on the training windows before the network trains
-        (``ar_coef_``), its forecast added back. With ``"change"`` (``"ar"``) the
-        output layer starts at zero: the untrained model repeats the last value
-        (forecasts the autoregression), and training starts from that forecast rather
-        than from noise (chosen on validation data: docs/results.md, "Few-shot").
+        What the network forecasts (added back before the loss, which is in data units
+        either way): each step's change from the window's last observed value, the
+        values themselves, or what a linear autoregression misses (``ar_coef_``: least
+        squares on the training windows, one for all sensors). With ``"change"`` or
+        ``"ar"`` the output layer starts at zero, so training starts from the last value
+        (the autoregression) rather than from noise (docs/results.md, "Few-shot").
     random_state : int or None, default=None
         Seed of initialisation, shuffling and dropout; the same seed gives the same
         predictions on the CPU.
@@ -158,8 +152,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
     mean_, std_ : float
         z-score statistics of the training part.
     ar_coef_ : ndarray of shape (history - 1, horizon) or None
-        With ``output="ar"``, the linear autoregression's coefficients (the change from
-        the last value at each horizon step, from the other steps' differences to it).
+        ``output="ar"``'s autoregression: ``[k, h]`` weighs ``x[k] - x[-1]`` in step ``h``'s change.
     dtw_scale_ : float or None
         DTW similarity scale of the images (``None`` when fitted on images from a
         :class:`~stvlm.SpatialToImageTransformer`).
@@ -461,9 +454,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
             return module(*inputs)
 
     def _micro_batch_size(self, batch_size):
-        # Attention over image patches and sensor tokens grows with N^2 per window: at
-        # PEMS07's 883 sensors a batch of 32 needs ~7 GB of activations. Beyond 2^22 sensor
-        # pairs per batch, run it in pieces whose gradients add up to the batch's.
+        # Attention grows with N^2 per window (PEMS07's 883 sensors: ~7 GB for a batch of 32).
+        # Beyond 2^22 sensor pairs per batch, run pieces whose gradients add up to the batch's.
         per_piece = max(1, _PAIRS_PER_PIECE // self.n_features_in_**2)
         return per_piece if per_piece < batch_size else None
 

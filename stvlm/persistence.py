@@ -401,6 +401,8 @@ def _meta_str(value):
 
 
 def _json_default(obj):
+    if isinstance(obj, np.ndarray):  # ar_coef_
+        return obj.tolist()
     if isinstance(obj, np.bool_):
         return bool(obj)
     if isinstance(obj, (np.integer,)):

@@ -52,8 +52,9 @@ def test_one_split_rule():
 def test_one_mask_rule():
     assert _where(r"!= null_value") == ["metrics/_masked.py"]
     # Every mask comes from target_mask: the metrics, the loss, and the estimators' check
-    # against a constant forecast (chunk by chunk, with the windows' other summaries).
-    assert _where(r"target_mask\(") == ["_losses.py", "data/_windows.py", "metrics/_masked.py"]
+    # against a constant forecast (chunk by chunk, with the windows' other summaries), and
+    # the least-squares fit of output="ar" (its targets are the loss's).
+    assert _where(r"target_mask\(") == ["_autoregression.py", "_losses.py", "data/_windows.py", "metrics/_masked.py"]
 
 
 def test_images_are_assembled_in_the_kernels_only():

@@ -1,0 +1,154 @@
+"""``output="ar"``: a linear autoregression, fitted by least squares on the training
+windows, under the network's forecast (ST-VLM, STID-like, LSTM)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from stvlm import STVLMForecaster, Windows, as_windows, make_windows
+from stvlm import _autoregression
+from stvlm._autoregression import ar_forecast, fit_ar
+from stvlm.baselines import DLinearForecaster, LSTMForecaster, STIDForecaster
+from stvlm.data import chronological_split
+
+TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+            image_size=16, patch_size=8, vocab_size=500)
+SPD = 48
+
+
+def series(T=480, N=4, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(T)[:, None]
+    return 100 + 50 * np.sin(2 * np.pi * t / SPD + rng.uniform(0, 1, N)) + rng.normal(0, 3, (T, N))
+
+
+def momentum_series(T=3000, N=3, phi=0.5, seed=0):
+    """Each sensor's steps follow an AR(1): ``x[t] - x[t-1] = phi (x[t-1] - x[t-2]) + noise``,
+    so the next change from the last value is ``-phi (x[t-1] - x[t])``."""
+    rng = np.random.default_rng(seed)
+    steps = np.zeros((T, N))
+    noise = rng.normal(size=(T, N))
+    for t in range(1, T):
+        steps[t] = phi * steps[t - 1] + noise[t]
+    return 100 + np.cumsum(steps, axis=0)
+
+
+def oracle(windows, null_value=0.0):
+    """Per horizon step, ``np.linalg.lstsq`` on the explicit design matrix of the kept targets."""
+    x, y = windows.filled(), windows.y
+    last = x[:, -1:, :]
+    design = (x[:, :-1, :] - last).transpose(0, 2, 1).reshape(-1, x.shape[1] - 1)
+    coef = []
+    for h in range(y.shape[1]):
+        target = (y[:, h, :] - last[:, 0, :]).reshape(-1)
+        keep = np.isfinite(y[:, h, :]).reshape(-1) & (y[:, h, :].reshape(-1) != null_value)
+        coef.append(np.linalg.lstsq(design[keep], target[keep], rcond=None)[0])
+    return np.stack(coef, axis=1)
+
+
+# ---------------------------------------------------------------------- the fit
+def test_fit_ar_is_the_least_squares_fit_of_the_kept_targets():
+    w = as_windows(series(), history=8, horizon=3)
+    y = w.y.copy()
+    y[::7, 1, 2] = 0.0  # missing readings (null_value) in the truth are left out
+    y[::11, 0, 0] = np.nan
+    w = Windows(w.X, y)
+    np.testing.assert_allclose(fit_ar(w, ridge=0.0), oracle(w), rtol=1e-7, atol=1e-9)
+    # the readings left out matter: zeros kept as targets (no null value) give other coefficients
+    assert not np.allclose(fit_ar(w, null_value=None, ridge=0.0), oracle(w), atol=1e-4)
+
+
+def test_fit_ar_in_chunks_equals_at_once(monkeypatch):
+    w = as_windows(series(), history=8, horizon=3)
+    whole = fit_ar(w)
+    monkeypatch.setattr(_autoregression, "_CHUNK_VALUES", 100)  # one window a chunk
+    np.testing.assert_allclose(fit_ar(w), whole, rtol=1e-10)
+
+
+def test_fit_ar_recovers_a_known_rule():
+    coef = fit_ar(as_windows(momentum_series(), history=6, horizon=2))
+    assert coef.shape == (5, 2)
+    assert coef[-1, 0] == pytest.approx(-0.5, abs=0.05)  # -phi on x[t-1] - x[t]
+    assert np.abs(coef[:-1, 0]).max() < 0.05
+    assert coef[-1, 1] == pytest.approx(-0.75, abs=0.08)  # two steps: -(phi + phi^2)
+
+
+def test_fit_ar_degenerate_windows_give_the_last_value():
+    const = as_windows(np.full((100, 2), 7.0), history=5, horizon=2)
+    np.testing.assert_array_equal(fit_ar(const), np.zeros((4, 2)))
+    one = as_windows(series(), history=1, horizon=3)
+    coef = fit_ar(one)
+    assert coef.shape == (0, 3)
+    x = torch.tensor(one.X[:4])
+    np.testing.assert_array_equal(ar_forecast(x, coef).numpy(), np.repeat(one.X[:4], 3, axis=1))
+
+
+# ---------------------------------------------------------------------- the models
+@pytest.mark.parametrize("make", [
+    lambda **kw: STVLMForecaster(history=12, horizon=6, backbone=TINY, max_epochs=1, batch_size=32, random_state=0,
+                                 verbose=0, calendar=None, **kw),
+    lambda **kw: STIDForecaster(history=12, horizon=6, steps_per_day=SPD, max_epochs=1, random_state=0, **kw),
+    lambda **kw: LSTMForecaster(history=12, horizon=6, hidden_size=8, max_epochs=1, random_state=0, **kw),
+], ids=["stvlm", "stid", "lstm"])
+def test_untrained_ar_model_forecasts_the_autoregression(make):
+    """Before training moves the weights, output="ar" forecasts the linear autoregression of
+    the training windows (the zeroed output layer), in data units."""
+    s = series()
+    X, _ = make_windows(s[300:], 12, 6)
+    X = Windows(X, time_of_day=(300 + np.arange(len(X)) + 11) % SPD, steps_per_day=SPD)
+    with pytest.warns(UserWarning, match="forecast the linear autoregression"):
+        frozen = make(output="ar", learning_rate=1e-12).fit(s[:300])
+    train, _ = chronological_split(as_windows(s[:300], history=12, horizon=6), frozen.validation_fraction)
+    np.testing.assert_allclose(frozen.ar_coef_, fit_ar(train))
+    x = X.X
+    expected = x[:, -1:, :] + np.einsum("bkn,kh->bhn", x[:, :-1, :] - x[:, -1:, :], frozen.ar_coef_)
+    np.testing.assert_allclose(frozen.predict(X), expected, rtol=1e-4, atol=1e-3)
+    assert np.abs(expected - x[:, -1:, :]).mean() > 0.5  # not the last value
+    with pytest.warns(UserWarning, match="repeat each window's last value"):
+        change = make(output="change", learning_rate=1e-12).fit(s[:300])
+    assert change.ar_coef_ is None
+
+
+def test_ar_output_trains_below_the_autoregression():
+    s = momentum_series(T=1400, N=3) + 20 * np.sin(2 * np.pi * np.arange(1400) / SPD)[:, None]
+    X, y = make_windows(s[1100:], 12, 6)
+    model = STIDForecaster(history=12, horizon=6, steps_per_day=SPD, max_epochs=20, output="ar",
+                           random_state=0).fit(s[:1100])
+    times = Windows(X, time_of_day=(1100 + np.arange(len(X)) + 11) % SPD, steps_per_day=SPD)
+    linear = X[:, -1:, :] + np.einsum("bkn,kh->bhn", X[:, :-1, :] - X[:, -1:, :], model.ar_coef_)
+    naive = np.abs(np.repeat(X[:, -1:, :], 6, axis=1) - y).mean()
+    assert np.abs(linear - y).mean() < naive  # the linear part alone beats the last value here
+    assert model.best_epoch_ > 0
+    assert np.abs(model.predict(times) - y).mean() < np.abs(linear - y).mean()
+
+
+def test_models_without_the_ar_output_refuse_it():
+    with pytest.raises(ValueError, match="output must be 'level' or 'change'; got 'ar'"):
+        DLinearForecaster(history=12, horizon=3, output="ar").fit(series())
+    with pytest.raises(ValueError, match="output must be 'level' or 'change' or 'ar'"):
+        STIDForecaster(history=12, horizon=3, steps_per_day=SPD, output="AR").fit(series())
+
+
+def test_save_and_load_keep_the_autoregression(tmp_path):
+    s = series()
+    model = STVLMForecaster(history=12, horizon=6, backbone=TINY, max_epochs=1, batch_size=32, random_state=0,
+                            verbose=0, calendar=None, output="ar").fit(s[:300])
+    X, _ = make_windows(s[300:], 12, 6)
+    d = model.save(tmp_path / "ar")
+    config = json.loads((d / "stvlm_config.json").read_text())
+    assert config["format_version"] == 4 and len(config["fitted"]["ar_coef_"]) == 11
+    again = STVLMForecaster.load(d)
+    np.testing.assert_array_equal(again.ar_coef_, model.ar_coef_)
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    # an edited file whose coefficients do not fit the windows, or that lacks them, is refused
+    for edit, message in ((lambda c: c["fitted"].update(ar_coef_=[[0.0] * 6] * 10), "shape"),
+                          (lambda c: c["fitted"].update(ar_coef_=None), "disagree")):
+        bad = json.loads(json.dumps(config))
+        edit(bad)
+        (d / "stvlm_config.json").write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=message):
+            STVLMForecaster.load(d)
