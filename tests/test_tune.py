@@ -190,3 +190,52 @@ def test_backbone_trials_train_what_they_say_and_are_undone(tune):
     with tune._with_adamw(True):
         assert torch.optim.Adam is torch.optim.AdamW
     assert torch.optim.Adam is not torch.optim.AdamW
+
+
+def test_time_of_day_knots_interpolate_round_the_clock_and_are_undone(tune):
+    """``_with_tod_knots``: both models' time-of-day vectors are the knots at every K-th
+    slot, their linear interpolation in between (the last slots towards the first knot),
+    trained through the forecast; leaving gives back one free vector per slot."""
+    import torch
+
+    from stvlm.baselines._modules import STIDModule
+    from stvlm.network import CalendarEmbedding
+
+    with tune._with_tod_knots(4):
+        stid = STIDModule(6, 2, 3, 12, 4, 4, 4, 1, 0.0)
+        cal = CalendarEmbedding(12, 8)
+    knots = stid.tod_table.knots
+    table = stid.tod_emb
+    assert table.shape == (12, 4) and knots.shape == (4, 4)
+    torch.testing.assert_close(table[::3], knots)
+    torch.testing.assert_close(table[1], (2 * knots[0] + knots[1]) / 3)
+    torch.testing.assert_close(table[11], (knots[3] + 2 * knots[0]) / 3)
+    stid(torch.randn(2, 6, 3), torch.tensor([1, 11])).sum().backward()
+    assert knots.grad[[0, 1, 3]].abs().sum(dim=1).gt(0).all() and knots.grad[2].abs().sum() == 0
+    assert [n for n, _ in cal.named_parameters()] == ["time_of_day.knots"]
+    torch.testing.assert_close(cal(torch.tensor([6]))[0, 0], cal.time_of_day.knots[2])
+    assert isinstance(STIDModule(6, 2, 3, 12, 4, 4, 4, 1, 0.0).tod_emb, torch.nn.Parameter)
+    assert isinstance(CalendarEmbedding(12, 8).time_of_day, torch.nn.Embedding)
+
+
+def test_trainable_ar_trains_the_coefficients_from_the_least_squares_fit_and_is_undone(tune):
+    """``_with_trainable_ar``: the module holds the coefficients as a parameter that starts at
+    ``ar_coef_`` and moves with training; outside, ``ar_coef_`` stays fixed."""
+    from stvlm.baselines import STIDForecaster
+
+    rng = np.random.default_rng(0)
+    s = 50 + 10 * np.sin(2 * np.pi * np.arange(400) / 24)[:, None] + rng.normal(size=(400, 3))
+    make = lambda: STIDForecaster(history=6, horizon=2, steps_per_day=24, max_epochs=3, output="ar",  # noqa: E731
+                                  ema_decay=None, random_state=0)
+    with tune._with_trainable_ar(True):
+        model = make().fit(s)
+        assert model.best_epoch_ > 0
+        moved = model.module_.ar_weight.detach().numpy()
+        assert moved.shape == model.ar_coef_.shape and not np.allclose(moved, model.ar_coef_)
+        start = make()
+        start.max_epochs = 1
+        start.learning_rate = 1e-12
+        start.fit(s)
+        np.testing.assert_allclose(start.module_.ar_weight.detach().numpy(), start.ar_coef_, rtol=1e-6)
+    plain = make().fit(s)
+    assert not hasattr(plain.module_, "ar_weight")
