@@ -619,3 +619,25 @@ def test_generic_kernels_serve_when_no_folder_takes_generated_source(monkeypatch
     monkeypatch.setattr(_unrolled, "kernels", no_folder)
     assert np.array_equal(dtw_matrix(X, dtype="float64"), expected[0])
     assert np.array_equal(lagged_xcorr_matrix(X, dtype="float64"), expected[1])
+
+
+def test_numba_kernels_leave_torchs_thread_count_alone():
+    """numba's OpenMP layer sets OpenMP's thread count to its own at each parallel launch,
+    and torch reads the same count: a fit limited to one thread ran on every core after its
+    first image. Every kernel that reaches numba gives torch back its count."""
+    import torch
+
+    from stvlm.kernels import (correlation_channels, dtw_matrix, fit_dtw_scale, lagged_xcorr_matrix,
+                               spectral_corr_matrix)
+
+    X = np.random.default_rng(0).normal(size=(3, 12, 5))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for run in (lambda: correlation_channels(X, dtw_scale=1.0), lambda: fit_dtw_scale(X),
+                    lambda: dtw_matrix(X), lambda: lagged_xcorr_matrix(X), lambda: spectral_corr_matrix(X),
+                    lambda: correlation_channels(X, dtw_scale=1.0, dtype=np.float64, serial=True)):
+            run()
+            assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_windows, impute_nonfinite
+from ._threads import keeps_torch_threads
 
 __all__ = [
     "correlation_channels",
@@ -142,6 +143,7 @@ def _run_xcorr(Zt, flat, out, c, serial=False, unrolled=None):
         (_numba.xcorr_batch_serial if serial else _numba.xcorr_batch)(Zt, flat, out, c)
 
 
+@keeps_torch_threads
 def _dtw_numba(X, dt, serial=False, sim_scale=0.0, unrolled=None):
     """DTW matrices of windows ``X`` ``(n, k, N)`` (time-major, as given) on numba.
 
@@ -158,6 +160,7 @@ def _dtw_numba(X, dt, serial=False, sim_scale=0.0, unrolled=None):
     return out
 
 
+@keeps_torch_threads
 def _xcorr_numba(S, dt, serial=False):
     from . import _numba
 
@@ -169,6 +172,7 @@ def _xcorr_numba(S, dt, serial=False):
     return out
 
 
+@keeps_torch_threads
 def _spectral_numba(S, dt):
     from . import _numba
 

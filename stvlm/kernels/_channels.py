@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from ._threads import keeps_torch_threads
+
 # Windows sampled (evenly spaced) to fit the DTW similarity scale: enough for a stable
 # median, cheap even for thousands of sensors.
 _SCALE_WINDOWS = 256
@@ -149,6 +151,7 @@ def correlation_channels_torch(X, dtw_scale, device):
     return torch_images(d, r, p, dtw_scale)
 
 
+@keeps_torch_threads
 def _channels_numba(X, work, inv_scale, serial, out=None, atol=1e-12):
     """Raw channels written straight into the image array, then mirrored and mapped."""
     from . import _numba, _run_dtw, _run_xcorr, _series, _spectra, _unit_rows
