@@ -192,7 +192,7 @@ VARIANTS = {
         # (_settle names the library's default: a variant without it runs with settle_share None.)
         "mlp-ema99-ar": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "output": "ar"},
         # Result (fixed coefficients): 5 % 25.18 on every seed (epoch 0 kept), 10 % 23.52 ± 0.09, both
-        # far below "change"; but full 16.10 on seed 0 against the preset's 15.75 and 20 % 19.96 on
+        # far below "change"; but full 16.10, 15.98 on seeds 0-1 against the preset's 15.75, 15.86 and 20 % 19.96 on
         # seed 0: the rule's full condition cannot be met. A diagnosis, not a candidate: do the
         # coefficients, trained with the network from the least-squares start (trial hook
         # _trainable_ar), keep the few-shot gain without the cost where data are more?
