@@ -213,6 +213,16 @@ VARIANTS = {
                               "backbone": {**MODEL_PRESETS["cpu"]["backbone"], "initializer_range": 0.125}},
         "mlp-ema99-init0625": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5,
                                "backbone": {**MODEL_PRESETS["cpu"]["backbone"], "initializer_range": 0.0625}},
+        # Result: 0.0625 15.86 (best epoch 22, stopped at 28), 0.125 16.09 (21, stopped at 27) on
+        # seed 0, against the preset's 15.75: the more the frozen layers mix the sensors, the
+        # earlier the fit overfits. Neither can reach the rule (seeds 1-2 would need 15.59 on
+        # average); not run further.
+        # Session 22: one mean and std per sensor (trial hook _sensor_scale), the scaling issue
+        # #12 names beside the output's parameterisation. Rule written before the rows: adopt it
+        # in the shared base (ST-VLM, STID-like and LSTM: one rule for the table) when ST-VLM's
+        # 3-seed full validation mean is 15.68 or lower and its 3-seed mean on the full period's
+        # validation windows at 10 % is not above 25.68.
+        "mlp-ema99-sscale": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "_sensor_scale": True},
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
@@ -245,6 +255,7 @@ VARIANTS = {
         # (output="change", the average and its settling) with K knots
         **{f"change-tod{k}": dict(output="change", _tod_knots=k) for k in (24, 48, 96)},
         "ar": dict(output="ar", _settle=0.5),  # session 21, see stvlm's "mlp-ema99-ar"
+        "sscale": dict(output="change", _settle=0.5, _sensor_scale=True),  # session 22, see stvlm's "mlp-ema99-sscale"
     },
     "lstm": {
         "level": dict(output="level"),
@@ -521,6 +532,59 @@ def _with_tod_knots(knots):
 
 
 @contextlib.contextmanager
+def _with_sensor_scale(active):
+    """z-score each sensor with its own mean and std over the training windows (the shared
+    base's one mean and std over all sensors otherwise): the networks read windows, and
+    forecast, in each sensor's units; the loss stays in the units of the data. Done around
+    the base's global scaling: its z-scored inputs are moved to the sensor's scale, and the
+    forecast moved back before the base undoes its own."""
+    if not active:
+        yield
+        return
+    import torch
+
+    from stvlm._base import BaseWindowForecaster
+
+    fit_seeded = BaseWindowForecaster._fit_seeded
+    inputs_of = BaseWindowForecaster._inputs
+    scaled_forecast = BaseWindowForecaster._scaled_forecast
+
+    def trial_fit_seeded(self, seed, train, val, device):
+        x = np.asarray(train.X, dtype=np.float64)  # (windows, history, sensors)
+        mean = np.nanmean(np.where(np.isfinite(x), x, np.nan), axis=(0, 1))
+        std = np.nanstd(np.where(np.isfinite(x), x, np.nan), axis=(0, 1))
+        self._sensor_mean = np.where(np.isfinite(mean), mean, self.mean_).astype(np.float32)
+        self._sensor_std = np.where(np.isfinite(std) & (std > 0), std, self.std_).astype(np.float32)
+        return fit_seeded(self, seed, train, val, device)
+
+    def _affine(self, device):
+        """Sensor units from the base's: x_s = a x_g + b."""
+        a = torch.as_tensor(self.std_ / self._sensor_std, device=device)
+        b = torch.as_tensor((self.mean_ - self._sensor_mean) / self._sensor_std, device=device)
+        return a, b
+
+    def trial_inputs(self, windows, idx, device):
+        (x,) = inputs_of(self, windows, idx, device)
+        a, b = _affine(self, device)
+        return (x * a + b,)
+
+    def trial_scaled_forecast(self, module, inputs, device):
+        out = scaled_forecast(self, module, inputs, device)
+        a, b = _affine(self, out.device)
+        return (out - b) / a
+
+    BaseWindowForecaster._fit_seeded = trial_fit_seeded
+    BaseWindowForecaster._inputs = trial_inputs
+    BaseWindowForecaster._scaled_forecast = trial_scaled_forecast
+    try:
+        yield
+    finally:
+        BaseWindowForecaster._fit_seeded = fit_seeded
+        BaseWindowForecaster._inputs = inputs_of
+        BaseWindowForecaster._scaled_forecast = scaled_forecast
+
+
+@contextlib.contextmanager
 def _with_trainable_ar(active):
     """output="ar" whose coefficients train with the network: they start at the least-squares
     fit (``ar_coef_``) as a parameter of the module (``ar_weight``), which the optimiser, the
@@ -626,6 +690,7 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None, history
                 adamw = params.pop("_adamw", None)
                 tod_knots = params.pop("_tod_knots", None)
                 trainable_ar = params.pop("_trainable_ar", False)
+                sensor_scale = params.pop("_sensor_scale", False)
                 if adamw is not None:
                     weight_decay = adamw
                 est = _make_model(model, "cpu", setting, seed, p, {model: params})
@@ -635,7 +700,7 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None, history
                 with _without_initial_validation(no_initial), _with_warmup(warmup), _with_settling(settle):
                     with _with_head(head), _with_lora_targets(lora_targets), _with_trained_backbone(train_backbone), \
                             _with_adamw(adamw is not None), _with_tod_knots(tod_knots), \
-                            _with_trainable_ar(trainable_ar):
+                            _with_trainable_ar(trainable_ar), _with_sensor_scale(sensor_scale):
                         est.fit(_fit_rows(p, setting), **_fit_kwargs(model, p))
                 hist = est.loss_history_
                 if _own_validation(p):  # ETT: the protocol's validation months, MSE
@@ -653,7 +718,7 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None, history
                 )
                 row["last_value_val_mae"] = _last_value_on_validation(est, _fit_rows(p, setting))
                 if setting.startswith("few-shot-"):
-                    with _with_head(head), _with_trainable_ar(trainable_ar):  # the trial network's forecast too
+                    with _with_head(head), _with_trainable_ar(trainable_ar), _with_sensor_scale(sensor_scale):  # the trial network's forecast too
                         row["later_val_mae"] = _later_validation_mae(est, p)
                     row["last_value_later_val_mae"] = _last_value_on_validation(est, p.fit_series)
                 _write(out, row)
