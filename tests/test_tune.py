@@ -239,3 +239,35 @@ def test_trainable_ar_trains_the_coefficients_from_the_least_squares_fit_and_is_
         np.testing.assert_allclose(start.module_.ar_weight.detach().numpy(), start.ar_coef_, rtol=1e-6)
     plain = make().fit(s)
     assert not hasattr(plain.module_, "ar_weight")
+
+
+def test_sensor_scale_z_scores_each_sensor_and_round_trips_and_is_undone(tune):
+    """``_with_sensor_scale``: the network reads every sensor z-scored with its own training
+    mean and std; forecasts come back in the units of the data (the untrained "change" model
+    repeats the last value exactly); outside the trial the base's one mean and std serve."""
+    import torch
+
+    from stvlm._base import BaseWindowForecaster
+    from stvlm.baselines import STIDForecaster
+    from stvlm.data import as_windows
+
+    rng = np.random.default_rng(0)
+    levels, spreads = np.array([10.0, 300.0, 2000.0]), np.array([1.0, 40.0, 5.0])
+    s = levels + spreads * (np.sin(2 * np.pi * np.arange(300) / 24)[:, None] + 0.3 * rng.normal(size=(300, 3)))
+    make = lambda: STIDForecaster(history=6, horizon=2, steps_per_day=24, max_epochs=1,  # noqa: E731
+                                  learning_rate=1e-12, ema_decay=None, random_state=0)
+    original = BaseWindowForecaster._inputs
+    with tune._with_sensor_scale(True):
+        model = make().fit(s)
+        windows = as_windows(s[:200], history=6, horizon=2, steps_per_day=24, start="2020-01-01")
+        (x, *_) = model._inputs(windows, np.arange(len(windows)), torch.device("cpu"))
+        x = x.numpy()
+        np.testing.assert_allclose(x.mean(axis=(0, 1)), 0, atol=0.1)
+        np.testing.assert_allclose(x.std(axis=(0, 1)), 1, atol=0.1)
+        np.testing.assert_allclose(model._sensor_mean, s[:200].mean(axis=0), rtol=0.05)
+        pred = model.predict(windows)
+        np.testing.assert_allclose(pred, np.repeat(windows.X[:, -1:], 2, axis=1), rtol=1e-5, atol=1e-3)
+    assert BaseWindowForecaster._inputs is original
+    plain = make().fit(s)
+    (x, *_) = plain._inputs(windows, np.arange(len(windows)), torch.device("cpu"))
+    assert x.numpy().std(axis=(0, 1)).max() < 0.1  # one std for all, set by the gaps between levels
