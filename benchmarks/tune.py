@@ -223,6 +223,11 @@ VARIANTS = {
         # 3-seed full validation mean is 15.68 or lower and its 3-seed mean on the full period's
         # validation windows at 10 % is not above 25.68.
         "mlp-ema99-sscale": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "_sensor_scale": True},
+        # Session 22: the frozen layers made to mix the sensors without scrambling them: value and
+        # attention-output projections at the identity (trial hook _identity_values), so that
+        # attention adds the tokens it attends to, steered by LoRA's query/key and SAF. Same
+        # rule as the initial scale above (15.68 over 3 seeds, not worse at 10 %).
+        "mlp-ema99-idvo": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "_identity_values": True},
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
@@ -439,6 +444,35 @@ def _with_trained_backbone(active):
     def trial_init(self, *args, **kwargs):
         init(self, *args, **kwargs)
         self.backbone.requires_grad_(True)
+
+    m.STVLMNetwork.__init__ = trial_init
+    try:
+        yield
+    finally:
+        m.STVLMNetwork.__init__ = init
+
+
+@contextlib.contextmanager
+def _with_identity_values(active):
+    """ST-VLM whose frozen backbone's value and attention-output projections are the
+    identity (biases zero): attention adds the attended tokens themselves, unscrambled, in
+    place of ViLT's N(0, 0.02) projections, under which it adds about 2 % of a token."""
+    if not active:
+        yield
+        return
+    import torch
+
+    from stvlm.network import model as m
+
+    init = m.STVLMNetwork.__init__
+
+    def trial_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        with torch.no_grad():
+            for layer in self.backbone.encoder.layer:
+                for linear in (layer.attention.attention.value, layer.attention.output.dense):
+                    linear.weight.copy_(torch.eye(*linear.weight.shape))
+                    linear.bias.zero_()
 
     m.STVLMNetwork.__init__ = trial_init
     try:
@@ -691,6 +725,7 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None, history
                 tod_knots = params.pop("_tod_knots", None)
                 trainable_ar = params.pop("_trainable_ar", False)
                 sensor_scale = params.pop("_sensor_scale", False)
+                identity_values = params.pop("_identity_values", False)
                 if adamw is not None:
                     weight_decay = adamw
                 est = _make_model(model, "cpu", setting, seed, p, {model: params})
@@ -700,7 +735,8 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None, history
                 with _without_initial_validation(no_initial), _with_warmup(warmup), _with_settling(settle):
                     with _with_head(head), _with_lora_targets(lora_targets), _with_trained_backbone(train_backbone), \
                             _with_adamw(adamw is not None), _with_tod_knots(tod_knots), \
-                            _with_trainable_ar(trainable_ar), _with_sensor_scale(sensor_scale):
+                            _with_trainable_ar(trainable_ar), _with_sensor_scale(sensor_scale), \
+                            _with_identity_values(identity_values):
                         est.fit(_fit_rows(p, setting), **_fit_kwargs(model, p))
                 hist = est.loss_history_
                 if _own_validation(p):  # ETT: the protocol's validation months, MSE
