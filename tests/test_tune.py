@@ -191,6 +191,15 @@ def test_backbone_trials_train_what_they_say_and_are_undone(tune):
         assert torch.optim.Adam is torch.optim.AdamW
     assert torch.optim.Adam is not torch.optim.AdamW
 
+    with tune._with_identity_values(True):
+        net = STVLMNetwork.from_backbone(cfg, **kwargs)
+    plain = STVLMNetwork.from_backbone(cfg, **kwargs)
+    for trial, layer in zip(net.backbone.encoder.layer, plain.backbone.encoder.layer):
+        for get in (lambda lay: lay.attention.attention.value, lambda lay: lay.attention.output.dense):
+            assert torch.equal(get(trial).weight, torch.eye(16)) and not get(trial).bias.any()
+            assert not get(trial).weight.requires_grad  # frozen, as the backbone's own weights
+            assert get(layer).weight.abs().max() < 0.2  # ViLT's N(0, 0.02) outside the trial
+
 
 def test_time_of_day_knots_interpolate_round_the_clock_and_are_undone(tune):
     """``_with_tod_knots``: both models' time-of-day vectors are the knots at every K-th
