@@ -236,6 +236,10 @@ VARIANTS = {
         # Same rule (15.68 over 3 seeds, not worse at 10 %; and within the fit budget).
         # (_idvo's result: 16.54, best epoch 29 of 30, a slow curve: not adopted.)
         "mlp-ema99-b16": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "batch_size": 16},
+        # Results (seed 0, full): lr 6e-3 15.92 (best epoch 26), batches of 16 15.93 (best epoch 23,
+        # stopped at 29), against the preset's 15.75: neither adopted. The other side of the
+        # learning rate, same rule:
+        "mlp-ema99-lr3": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "learning_rate": 3e-3},
         # Session 22: the frozen layers made to mix the sensors without scrambling them: value and
         # attention-output projections at the identity (trial hook _identity_values), so that
         # attention adds the tokens it attends to, steered by LoRA's query/key and SAF. Same
