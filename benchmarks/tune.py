@@ -234,7 +234,6 @@ VARIANTS = {
         # twice the optimiser steps for about 10 % less time an epoch, where session 19 found
         # ST-VLM's next 0.1 in a longer schedule (45 epochs) that the budget did not allow.
         # Same rule (15.68 over 3 seeds, not worse at 10 %; and within the fit budget).
-        # (_idvo's result: 16.54, best epoch 29 of 30, a slow curve: not adopted.)
         "mlp-ema99-b16": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "batch_size": 16},
         # Results (seed 0, full): lr 6e-3 15.92 (best epoch 26), batches of 16 15.93 (best epoch 23,
         # stopped at 29), against the preset's 15.75: neither adopted. The other side of the
@@ -255,6 +254,7 @@ VARIANTS = {
         # attention adds the tokens it attends to, steered by LoRA's query/key and SAF. Same
         # rule as the initial scale above (15.68 over 3 seeds, not worse at 10 %).
         "mlp-ema99-idvo": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "_identity_values": True},
+        # Result: 16.54 (best epoch 29 of 30, a slow curve, seed 0): not adopted.
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
