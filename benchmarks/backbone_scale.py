@@ -104,12 +104,13 @@ def main():
         for h in handles:
             h.remove()
         # sensor k's own window kept, every other sensor's replaced; then all replaced
+        replaced = _sensor_tokens(net, other, images, tod)
         moved_others, moved_all = [], []
         for k in range(0, n, 17):
             mixed = other.clone()
             mixed[:, :, k] = x[:, :, k]
             moved_others.append((_sensor_tokens(net, mixed, images, tod)[:, k] - base[:, k]).norm(dim=-1))
-            moved_all.append((_sensor_tokens(net, other, images, tod)[:, k] - base[:, k]).norm(dim=-1))
+            moved_all.append((replaced[:, k] - base[:, k]).norm(dim=-1))
         share = (torch.stack(moved_others).mean() / torch.stack(moved_all).mean()).item()
         for i in sorted(ratios):
             print(f"| {scale} | {i} | {ratios[i]['attn']:.3f} | {ratios[i]['ffn']:.3f} | {share:.3f} |")

@@ -459,24 +459,31 @@ def _with_lora_targets(targets):
 
 
 @contextlib.contextmanager
-def _with_trained_backbone(active):
-    """ST-VLM whose backbone weights all train (with ``finetune=None``: no LoRA)."""
-    if not active:
-        yield
-        return
+def _after_network_init(step):
+    """``STVLMNetwork.__init__`` followed by ``step(network)``, until the block ends."""
     from stvlm.network import model as m
 
     init = m.STVLMNetwork.__init__
 
     def trial_init(self, *args, **kwargs):
         init(self, *args, **kwargs)
-        self.backbone.requires_grad_(True)
+        step(self)
 
     m.STVLMNetwork.__init__ = trial_init
     try:
         yield
     finally:
         m.STVLMNetwork.__init__ = init
+
+
+@contextlib.contextmanager
+def _with_trained_backbone(active):
+    """ST-VLM whose backbone weights all train (with ``finetune=None``: no LoRA)."""
+    if not active:
+        yield
+        return
+    with _after_network_init(lambda net: net.backbone.requires_grad_(True)):
+        yield
 
 
 @contextlib.contextmanager
@@ -489,23 +496,15 @@ def _with_identity_values(active):
         return
     import torch
 
-    from stvlm.network import model as m
-
-    init = m.STVLMNetwork.__init__
-
-    def trial_init(self, *args, **kwargs):
-        init(self, *args, **kwargs)
+    def identity_values(net):
         with torch.no_grad():
-            for layer in self.backbone.encoder.layer:
+            for layer in net.backbone.encoder.layer:
                 for linear in (layer.attention.attention.value, layer.attention.output.dense):
                     linear.weight.copy_(torch.eye(*linear.weight.shape))
                     linear.bias.zero_()
 
-    m.STVLMNetwork.__init__ = trial_init
-    try:
+    with _after_network_init(identity_values):
         yield
-    finally:
-        m.STVLMNetwork.__init__ = init
 
 
 @contextlib.contextmanager
@@ -612,8 +611,8 @@ def _with_sensor_scale(active):
 
     def trial_fit_seeded(self, seed, train, val, device):
         x = np.asarray(train.X, dtype=np.float64)  # (windows, history, sensors)
-        mean = np.nanmean(np.where(np.isfinite(x), x, np.nan), axis=(0, 1))
-        std = np.nanstd(np.where(np.isfinite(x), x, np.nan), axis=(0, 1))
+        x = np.where(np.isfinite(x), x, np.nan)
+        mean, std = np.nanmean(x, axis=(0, 1)), np.nanstd(x, axis=(0, 1))
         self._sensor_mean = np.where(np.isfinite(mean), mean, self.mean_).astype(np.float32)
         self._sensor_std = np.where(np.isfinite(std) & (std > 0), std, self.std_).astype(np.float32)
         return fit_seeded(self, seed, train, val, device)
