@@ -255,6 +255,16 @@ VARIANTS = {
         # rule as the initial scale above (15.68 over 3 seeds, not worse at 10 %).
         "mlp-ema99-idvo": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "_identity_values": True},
         # Result: 16.54 (best epoch 29 of 30, a slow curve, seed 0): not adopted.
+        # Session 23: the 45-epoch decay again. Its full rows (15.67 +- 0.09, session 19) met the
+        # standing rule (3-seed full validation mean 15.68 or lower) and lost only on the fit
+        # budget; session 23's unrolled encoder LSTM (same weights and recurrence) makes an epoch
+        # about 1.12x cheaper. The rule's other half, never run for it: its 3-seed mean on the
+        # full period's validation windows at 10 % must not be above the preset's 25.68, with
+        # the library's settle share (the e45 full rows ran without it; it only delays the
+        # patience's count in the first epochs). Adopt max_epochs=45 in the cpu preset when that
+        # holds and the whole fit (images, epochs, best weights) measured alone with 2 threads
+        # stays under 15 minutes.
+        "mlp-ema99-e45-settle": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "max_epochs": 45},
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip

@@ -617,6 +617,32 @@ def test_unrolled_decoder_equals_nn_lstm():
     torch.testing.assert_close(head(h), reference, rtol=1e-5, atol=1e-6)
 
 
+def test_unrolled_encoder_equals_nn_lstm_with_gradients():
+    from stvlm.network import TemporalEncoder
+
+    torch.manual_seed(0)
+    enc = TemporalEncoder(HIDDEN, encoder_hidden=8)
+    with torch.no_grad():  # distinct biases, so that a swapped or dropped one shows
+        enc.lstm.bias_ih_l0.uniform_(-1, 1)
+        enc.lstm.bias_hh_l0.uniform_(-1, 1)
+    x = torch.randn(3, 6, 7)  # (B, history, N)
+    got = enc(x)
+    weights = [enc.lstm.weight_ih_l0, enc.lstm.weight_hh_l0, enc.lstm.bias_ih_l0, enc.lstm.bias_hh_l0]
+    got_grads = torch.autograd.grad(got.square().sum(), weights)
+    seq = x.permute(0, 2, 1).reshape(21, 6, 1)
+    _, (h_n, _) = enc.lstm(seq)  # oneDNN's LSTM: the reference
+    reference = enc.proj(h_n[-1]).view(3, 7, -1)
+    ref_grads = torch.autograd.grad(reference.square().sum(), weights)
+    torch.testing.assert_close(got, reference, rtol=1e-5, atol=1e-6)
+    for a, b in zip(got_grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    # each token reads only its own sensor's window
+    x2 = x.clone()
+    x2[:, :, 4] += 1.0
+    changed = (enc(x2) - got).abs().amax(dim=(0, 2))
+    assert changed[4] > 0 and torch.count_nonzero(changed) == 1
+
+
 def test_mlp_head_is_a_residual_mlp_over_each_sensor():
     from stvlm.network import MLPHead
 
