@@ -14,10 +14,13 @@ import numpy as np
 
 from .metrics import target_mask
 
-__all__ = ["ar_forecast", "fit_ar"]
+__all__ = ["ar_forecast", "ar_loss", "fit_ar", "fits_in_memory"]
 
 #: Windows per chunk of the normal equations: bounded temporaries on large data.
 _CHUNK_VALUES = 1 << 22
+#: Largest normal equations (horizon x (history - 1)^2 values) that output="change" fits for
+#: its fallback on its own: 128 MB in float64 (a history of 512 and a horizon of 720 would take 1.5 GB).
+_FALLBACK_GRAM_VALUES = 1 << 24
 
 
 def fit_ar(windows, null_value=0.0, threshold=None, ridge=1e-6):
@@ -98,3 +101,61 @@ def ar_forecast(x, coef):
     last = x[:, -1:, :]
     c = torch.as_tensor(coef, dtype=x.dtype, device=x.device)
     return last + torch.einsum("bkn,kh->bhn", x[:, :-1, :] - last, c)
+
+
+def fits_in_memory(history, horizon):
+    """Whether ``output="change"`` tries the autoregression as its fallback at this size
+    (its normal equations hold ``horizon * (history - 1) ** 2`` values).
+
+    Examples
+    --------
+    >>> from stvlm._autoregression import fits_in_memory
+    >>> fits_in_memory(12, 12), fits_in_memory(512, 720)
+    (True, False)
+    """
+    return history >= 2 and horizon * (history - 1) ** 2 <= _FALLBACK_GRAM_VALUES
+
+
+def ar_loss(windows, coef, null_value=0.0, threshold=None, loss="mae"):
+    """The loss of the autoregression's forecast of ``windows``, in data units, as the
+    training loop scores a model: the masked MAE (``loss="mse"``: MSE) over every kept
+    target; None if no target is kept.
+
+    Parameters
+    ----------
+    windows : stvlm.Windows
+        Windows with targets (their inputs imputed as the networks see them).
+    coef : ndarray of shape (history - 1, horizon)
+        From :func:`fit_ar`.
+    null_value, threshold : float or None
+        The target mask of the loss.
+    loss : {"mae", "mse"}, default="mae"
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm import as_windows
+    >>> from stvlm._autoregression import ar_loss
+    >>> series = np.arange(40.0).reshape(20, 2) + 1  # each sensor rises by 2 a step
+    >>> w = as_windows(series, history=3, horizon=2)
+    >>> ar_loss(w, np.zeros((2, 2)))  # the last value: 2 and 4 behind, 3 on average
+    3.0
+    >>> ar_loss(w, np.array([[0.0, 0.0], [-1.0, -2.0]]))  # the trend continued: exact
+    0.0
+    """
+    total, count = 0.0, 0
+    step = max(1, _CHUNK_VALUES // max(1, (windows.history + windows.horizon) * windows.n_sensors))
+    for start in range(0, len(windows), step):
+        idx = np.arange(start, min(start + step, len(windows)))
+        x = np.asarray(windows.filled_batch(idx), dtype=np.float64)
+        y = np.asarray(windows.y[idx], dtype=np.float64)
+        last = x[:, -1:, :]
+        error = np.abs(last + np.einsum("nks,kh->nhs", x[:, :-1, :] - last, coef) - y)
+        keep = target_mask(y, null_value, threshold)
+        total += float((error[keep] ** 2 if loss == "mse" else error[keep]).sum())
+        count += int(keep.sum())
+    return total / count if count else None

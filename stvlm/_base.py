@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._autoregression import ar_forecast, fit_ar
+from ._autoregression import ar_forecast, ar_loss, fit_ar, fits_in_memory
 from ._device import torch_device
 from ._validation import _as_float_array, check_positive_int, check_real, check_seed
 from .data import as_windows, chronological_split
@@ -124,10 +124,10 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         ``output="ar"`` what the linear autoregression ``ar_coef_`` misses, added to it."""
         out = self._forward(module, inputs, device)
         output = self._output()
-        if output == "change":
+        if output == "ar" or (output == "change" and getattr(self, "ar_coef_", None) is not None):
+            out = out.float() + ar_forecast(inputs[0].float(), self.ar_coef_)  # "change": the fallback
+        elif output == "change":
             out = out.float() + inputs[0][:, -1:, :].float()  # float32: bf16 would round the level
-        elif output == "ar":
-            out = out.float() + ar_forecast(inputs[0].float(), self.ar_coef_)
         return out
 
     def _front_door(self, X, y=None, require_targets=True):
@@ -276,7 +276,19 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         self.best_epoch_ = result.best_epoch
         self.best_score_ = -result.best_loss if np.isfinite(result.best_loss) else float("nan")
         self.interrupted_ = result.interrupted
-        if validate_initial and result.best_epoch == 0 and result.loss_history and val is not None:
+        best_loss = result.best_loss
+        fallback = self._ar_fallback(module, train, val, best_loss)
+        if fallback is not None:
+            warnings.warn(
+                f"the linear autoregression of output=\"ar\" (ar_coef_, least squares on the training "
+                f"windows) scored better on the validation windows (MAE {fallback:.4g}) than the last value "
+                f"and every trained epoch (MAE {best_loss:.4g}): the model forecasts it. With so little data, or "
+                "data whose validation part differs from its training part, that is the best forecast found.",
+                UserWarning,
+                stacklevel=3,
+            )
+            best_loss = fallback
+        elif validate_initial and result.best_epoch == 0 and result.loss_history and val is not None:
             forecast = (
                 "forecast the linear autoregression (ar_coef_)" if self._output() == "ar"
                 else "repeat each window's last value"
@@ -289,7 +301,35 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-        self._warn_if_worse_than_the_mean(result.best_loss, train if val is None else val)
+        self._warn_if_worse_than_the_mean(best_loss, train if val is None else val)
+
+    def _ar_fallback(self, module, train, val, best_loss):
+        """With ``output="change"``: keep the linear autoregression of ``output="ar"`` in
+        place of the trained network when it scores better on the validation windows.
+
+        The untrained model (the output layer at zero) repeats the last value, and the
+        fit keeps it when no epoch beats it; with little data the autoregression, fitted
+        in closed form, beats both (docs/results.md, "Session 23"). The network's output
+        layer is zeroed, so its forecast is exactly the autoregression. Returns the
+        autoregression's validation loss when it was kept, else None.
+        """
+        import torch
+
+        layer = self._output_layer(module)
+        if (self._output() != "change" or "ar" not in self._outputs or layer is None or val is None
+                or not len(val) or not fits_in_memory(train.history, train.horizon)):
+            return None
+        coef = fit_ar(train, self.null_value, self.threshold)
+        loss = ar_loss(val, coef, self.null_value, self.threshold, getattr(self, "loss", "mae"))
+        if loss is None or not loss < best_loss:
+            return None
+        with torch.no_grad():
+            layer.weight.zero_()
+            if layer.bias is not None:
+                layer.bias.zero_()
+        self.ar_coef_ = coef
+        self.best_epoch_, self.best_score_ = 0, -loss
+        return loss
 
     def _warn_if_worse_than_the_mean(self, best_loss, windows):
         """Training that ends far behind a constant forecast has failed: say so."""

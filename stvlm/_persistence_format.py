@@ -159,7 +159,8 @@ class _STVLMSpec(_Spec):
         from transformers import ViltConfig
 
         coef = fitted["ar_coef_"]
-        if (model.output == "ar") != (coef is not None):
+        # "change" may carry the autoregression it fell back on (its fallback), "level" never.
+        if (model.output == "ar" and coef is None) or (model.output == "level" and coef is not None):
             raise ValueError(f"output {model.output!r} and ar_coef_ {'missing' if coef is None else 'given'} disagree.")
         if coef is not None:
             shape = (model.history - 1, model.horizon)
