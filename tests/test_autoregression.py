@@ -108,9 +108,12 @@ def test_untrained_ar_model_forecasts_the_autoregression(make):
     expected = x[:, -1:, :] + np.einsum("bkn,kh->bhn", x[:, :-1, :] - x[:, -1:, :], frozen.ar_coef_)
     np.testing.assert_allclose(frozen.predict(X), expected, rtol=1e-4, atol=1e-3)
     assert np.abs(expected - x[:, -1:, :]).mean() > 0.5  # not the last value
-    with pytest.warns(UserWarning, match="repeat each window's last value"):
+    # output="change" untrained repeats the last value, which the autoregression beats on the
+    # validation windows here: it falls back on the same autoregression
+    with pytest.warns(UserWarning, match="linear autoregression .* scored better on the validation"):
         change = make(output="change", learning_rate=1e-12).fit(s[:300])
-    assert change.ar_coef_ is None
+    np.testing.assert_allclose(change.ar_coef_, frozen.ar_coef_)
+    np.testing.assert_allclose(change.predict(X), expected, rtol=1e-4, atol=1e-3)
 
 
 def test_ar_output_trains_below_the_autoregression():
@@ -152,3 +155,95 @@ def test_save_and_load_keep_the_autoregression(tmp_path):
         (d / "stvlm_config.json").write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=message):
             STVLMForecaster.load(d)
+
+
+# ---------------------------------------------------------------------- output="change"'s fallback
+def test_ar_loss_is_the_masked_error_of_the_autoregression():
+    w = as_windows(series(), history=8, horizon=3)
+    y = w.y.copy()
+    y[::5, 2, 1] = 0.0  # masked (null_value)
+    y[::9, 0, 3] = np.nan
+    w = Windows(w.X, y)
+    coef = fit_ar(w)
+    x = w.filled()
+    pred = x[:, -1:, :] + np.einsum("bkn,kh->bhn", x[:, :-1, :] - x[:, -1:, :], coef)
+    keep = np.isfinite(y) & (y != 0.0)
+    err = np.abs(pred - y)[keep]
+    assert _autoregression.ar_loss(w, coef) == pytest.approx(err.mean(), rel=1e-12)
+    assert _autoregression.ar_loss(w, coef, loss="mse") == pytest.approx((err**2).mean(), rel=1e-12)
+    assert _autoregression.ar_loss(Windows(w.X, np.zeros_like(y)), coef) is None  # nothing kept
+
+
+@pytest.mark.parametrize("make", [
+    lambda: STIDForecaster(history=12, horizon=4, steps_per_day=SPD, max_epochs=2, learning_rate=1e-9,
+                           random_state=0),
+    lambda: LSTMForecaster(history=12, horizon=4, hidden_size=8, max_epochs=2, learning_rate=1e-9, random_state=0),
+    lambda: STVLMForecaster(history=12, horizon=4, backbone=TINY, max_epochs=1, learning_rate=1e-9, batch_size=32,
+                            calendar=None, random_state=0, verbose=0),
+])
+def test_change_falls_back_on_the_autoregression_when_it_validates_better(make):
+    # Momentum: the autoregression forecasts far better than the last value, and a network
+    # that barely moves (learning_rate=1e-9) beats neither.
+    s = momentum_series(T=700, N=3, phi=0.8)
+    train, val = chronological_split(as_windows(s, history=12, horizon=4), 0.2)
+    coef = fit_ar(train)
+    with pytest.warns(UserWarning, match="linear autoregression .* scored better on the validation windows"):
+        model = make().fit(s)
+    np.testing.assert_allclose(model.ar_coef_, coef, rtol=1e-10)
+    assert model.best_epoch_ == 0
+    assert model.best_score_ == pytest.approx(-_autoregression.ar_loss(val, coef), rel=1e-12)
+    assert -model.best_score_ < min(r["val_loss"] for r in model.loss_history_)
+    X, _ = make_windows(s[-200:], 12, 4)
+    if isinstance(model, STIDForecaster):
+        X = Windows(X, time_of_day=np.arange(len(X)) % SPD, steps_per_day=SPD)
+    expected = ar_forecast(torch.as_tensor(np.asarray(X.X if hasattr(X, "X") else X)), coef).numpy()
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-5, atol=1e-3)
+
+
+def test_change_keeps_the_network_when_the_autoregression_validates_worse(monkeypatch):
+    s = series(T=700)  # a daily profile, which STID-like's time of day learns
+
+    def fit(ar_score):
+        monkeypatch.setattr("stvlm._base.ar_loss", lambda *a, **k: ar_score)
+        return STIDForecaster(history=12, horizon=4, steps_per_day=SPD, max_epochs=5, random_state=0).fit(s)
+
+    reference = fit(float("inf"))  # the network's fit, as without the fallback
+    assert reference.ar_coef_ is None and reference.best_epoch_ > 0
+    # the autoregression scored just above the kept model: the network stays
+    model = fit(-reference.best_score_ + 1e-9)
+    assert model.ar_coef_ is None and model.best_epoch_ == reference.best_epoch_
+    X = Windows(make_windows(s[-100:], 12, 4)[0], time_of_day=np.arange(85) % SPD, steps_per_day=SPD)
+    np.testing.assert_array_equal(model.predict(X), reference.predict(X))
+    # just below: the autoregression
+    with pytest.warns(UserWarning, match="linear autoregression"):
+        below = fit(-reference.best_score_ - 1e-9)
+    assert below.ar_coef_ is not None and below.best_epoch_ == 0
+
+
+def test_level_output_and_large_windows_never_fall_back(monkeypatch):
+    s = momentum_series(T=700, N=3, phi=0.8)
+    calls = []
+    monkeypatch.setattr("stvlm._base.fit_ar", lambda *a, **k: calls.append(1) or fit_ar(*a, **k))
+    level = STIDForecaster(history=12, horizon=4, steps_per_day=SPD, max_epochs=1, output="level",
+                           random_state=0).fit(s)
+    assert level.ar_coef_ is None and not calls
+    monkeypatch.setattr(_autoregression, "_FALLBACK_GRAM_VALUES", 4 * 11**2 - 1)  # one value short
+    with pytest.warns(UserWarning, match="no epoch beat the untrained model"):
+        STIDForecaster(history=12, horizon=4, steps_per_day=SPD, max_epochs=1, learning_rate=1e-9,
+                       random_state=0).fit(s)
+    assert not calls
+    assert _autoregression.fits_in_memory(12, 4) is False
+    monkeypatch.setattr(_autoregression, "_FALLBACK_GRAM_VALUES", 4 * 11**2)
+    assert _autoregression.fits_in_memory(12, 4) is True
+
+
+def test_save_and_load_keep_the_fallback(tmp_path):
+    s = momentum_series(T=500, N=3, phi=0.8)
+    with pytest.warns(UserWarning, match="linear autoregression"):
+        model = STVLMForecaster(history=12, horizon=4, backbone=TINY, max_epochs=1, learning_rate=1e-9, batch_size=32,
+                                calendar=None, random_state=0, verbose=0).fit(s)
+    assert model.output == "change" and model.ar_coef_ is not None
+    X, _ = make_windows(s[-100:], 12, 4)
+    again = STVLMForecaster.load(model.save(tmp_path / "fb"))
+    np.testing.assert_array_equal(again.ar_coef_, model.ar_coef_)
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))

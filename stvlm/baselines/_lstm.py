@@ -71,7 +71,11 @@ class LSTMForecaster(_NeuralWindowForecaster):
         (``ar_coef_``), its forecast added back. With ``"change"`` (``"ar"``) the
         output layer starts at zero: the untrained model repeats the last value
         (forecasts the autoregression), and training starts from that forecast rather
-        than from noise (chosen on validation data: docs/results.md, "Few-shot").
+        than from noise (chosen on validation data: docs/results.md, "Few-shot"). With
+        ``"change"`` the autoregression is also scored on the validation windows after
+        training, and kept (the output layer at zero, ``ar_coef_`` set, a warning) when it
+        beats the last value and every trained epoch there (docs/results.md, "Session 23";
+        not tried when ``horizon * (history - 1) ** 2`` exceeds 2**24).
     random_state : int or None, default=None
         Seed of weights and batch order.
     verbose : int, default=0
@@ -87,8 +91,9 @@ class LSTMForecaster(_NeuralWindowForecaster):
     mean_, std_ : float
         z-score of the inputs (training windows).
     ar_coef_ : ndarray of shape (history - 1, horizon) or None
-        With ``output="ar"``, the linear autoregression's coefficients (the change from
-        the last value at each horizon step, from the other steps' differences to it).
+        The linear autoregression's coefficients (the change from the last value at each
+        horizon step, from the other steps' differences to it): with ``output="ar"``, or
+        with ``"change"`` where the fit fell back on it; else None.
     loss_history_ : list of dict
         Per epoch: ``epoch``, ``train_loss``, ``val_loss`` (MAE in data units), ``lr``,
         ``seconds``.
