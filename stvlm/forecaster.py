@@ -133,10 +133,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         values themselves, or what a linear autoregression misses (``ar_coef_``: least
         squares on the training windows, one for all sensors). With ``"change"`` or
         ``"ar"`` the output layer starts at zero, so training starts from the last value
-        (the autoregression) rather than from noise (docs/results.md, "Few-shot") With
-        ``"change"`` the autoregression is also scored on the validation windows after
-        training, and kept (the output layer at zero, ``ar_coef_`` set, a warning) when it
-        beats the last value and every trained epoch there (docs/results.md, "Session 23").
+        (the autoregression) rather than from noise; ``"change"`` keeps the autoregression
+        (a warning) where it beats that and every trained epoch on validation windows.
     random_state : int or None, default=None
         Seed of initialisation, shuffling and dropout; the same seed gives the same
         predictions on the CPU.
@@ -155,8 +153,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
     mean_, std_ : float
         z-score statistics of the training part.
     ar_coef_ : ndarray of shape (history - 1, horizon) or None
-        The linear autoregression (``[k, h]`` weighs ``x[k] - x[-1]`` in step ``h``'s change):
-        with ``output="ar"``, or with ``"change"`` where the fit fell back on it; else None.
+        The autoregression (``[k, h]`` weighs ``x[k] - x[-1]`` in step ``h``), or None.
     dtw_scale_ : float or None
         DTW similarity scale of the images (``None`` when fitted on images from a
         :class:`~stvlm.SpatialToImageTransformer`).
