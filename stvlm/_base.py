@@ -301,7 +301,7 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-        self._warn_if_worse_than_the_mean(best_loss, train if val is None else val)
+        self._warn_if_worse_than_the_mean(result.best_loss, train if val is None else val)  # training's own
 
     def _ar_fallback(self, module, train, val, best_loss):
         """With ``output="change"``: keep the linear autoregression of ``output="ar"`` in

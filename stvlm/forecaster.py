@@ -167,7 +167,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         deprecated name.)
     best_epoch_ : int
         Epoch (1-based) whose weights were restored; 0 when no epoch beat the
-        untrained model on validation (``output="change"``: the last value repeated).
+        untrained model (the last value) or the autoregression (``ar_coef_``) on validation.
     best_score_ : float
         Negative masked MAE of the restored epoch (validation, else training).
     interrupted_ : bool

@@ -15,6 +15,10 @@ from stvlm._autoregression import ar_forecast, fit_ar
 from stvlm.baselines import DLinearForecaster, LSTMForecaster, STIDForecaster
 from stvlm.data import chronological_split
 
+# These tests are about the autoregression, output="change"'s fallback on it included
+# (tests/conftest.py turns the fallback off elsewhere).
+pytestmark = pytest.mark.usefixtures("ar_fallback")
+
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
             image_size=16, patch_size=8, vocab_size=500)
 SPD = 48

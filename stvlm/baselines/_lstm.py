@@ -98,7 +98,8 @@ class LSTMForecaster(_NeuralWindowForecaster):
         Per epoch: ``epoch``, ``train_loss``, ``val_loss`` (MAE in data units), ``lr``,
         ``seconds``.
     best_epoch_ : int
-        Epoch whose weights were kept (0: the untrained model, the last value, won on validation).
+        Epoch whose weights were kept (0: the untrained model, the last value, or the
+        autoregression of ``ar_coef_`` won on validation).
     best_score_ : float
         Negative masked MAE of that epoch.
     interrupted_ : bool
