@@ -56,19 +56,11 @@ def fit_ar(windows, null_value=0.0, threshold=None, ridge=1e-6):
     >>> coef.shape, bool(np.abs(coef).max() < 0.3)  # a random walk: the last value
     ((5, 2), True)
     """
-    history, horizon = windows.history, windows.horizon
-    k = history - 1
+    horizon = windows.horizon
+    k = windows.history - 1
     gram = np.zeros((horizon, k, k))
     moment = np.zeros((k, horizon))
-    n_sensors = windows.n_sensors
-    step = max(1, _CHUNK_VALUES // max(1, (history + horizon) * n_sensors))
-    for start in range(0, len(windows), step):
-        idx = np.arange(start, min(start + step, len(windows)))
-        x = np.asarray(windows.filled_batch(idx), dtype=np.float64)
-        y = np.asarray(windows.y[idx], dtype=np.float64)
-        last = x[:, -1:, :]
-        diff = x[:, :-1, :] - last  # (n, k, N)
-        keep = target_mask(y, null_value, threshold)
+    for diff, last, y, keep in _chunks(windows, null_value, threshold):
         change = np.where(keep, y - last, 0.0)  # (n, horizon, N)
         moment += np.einsum("nks,nhs->kh", diff, change)
         for h in range(horizon):
@@ -82,6 +74,19 @@ def fit_ar(windows, null_value=0.0, threshold=None, ridge=1e-6):
         a = gram[h] + ridge * scale * np.eye(k)
         coef[:, h] = np.linalg.solve(a, moment[:, h])
     return coef
+
+
+def _chunks(windows, null_value, threshold):
+    """``(diff, last, y, keep)`` of the windows, a bounded chunk at a time, in float64:
+    the inputs' differences to the last (imputed) input ``(n, history - 1, N)``, that last
+    input ``(n, 1, N)``, the targets and the loss's mask of them."""
+    step = max(1, _CHUNK_VALUES // max(1, (windows.history + windows.horizon) * windows.n_sensors))
+    for start in range(0, len(windows), step):
+        idx = np.arange(start, min(start + step, len(windows)))
+        x = np.asarray(windows.filled_batch(idx), dtype=np.float64)
+        y = np.asarray(windows.y[idx], dtype=np.float64)
+        last = x[:, -1:, :]
+        yield x[:, :-1, :] - last, last, y, target_mask(y, null_value, threshold)
 
 
 def ar_forecast(x, coef):
@@ -148,14 +153,8 @@ def ar_loss(windows, coef, null_value=0.0, threshold=None, loss="mae"):
     0.0
     """
     total, count = 0.0, 0
-    step = max(1, _CHUNK_VALUES // max(1, (windows.history + windows.horizon) * windows.n_sensors))
-    for start in range(0, len(windows), step):
-        idx = np.arange(start, min(start + step, len(windows)))
-        x = np.asarray(windows.filled_batch(idx), dtype=np.float64)
-        y = np.asarray(windows.y[idx], dtype=np.float64)
-        last = x[:, -1:, :]
-        error = np.abs(last + np.einsum("nks,kh->nhs", x[:, :-1, :] - last, coef) - y)
-        keep = target_mask(y, null_value, threshold)
+    for diff, last, y, keep in _chunks(windows, null_value, threshold):
+        error = np.abs(last + np.einsum("nks,kh->nhs", diff, coef) - y)
         total += float((error[keep] ** 2 if loss == "mse" else error[keep]).sum())
         count += int(keep.sum())
     return total / count if count else None

@@ -123,10 +123,10 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         the change from each window's last (imputed) value, added back here; with
         ``output="ar"`` what the linear autoregression ``ar_coef_`` misses, added to it."""
         out = self._forward(module, inputs, device)
-        output = self._output()
-        if output == "ar" or (output == "change" and getattr(self, "ar_coef_", None) is not None):
-            out = out.float() + ar_forecast(inputs[0].float(), self.ar_coef_)  # "change": the fallback
-        elif output == "change":
+        coef = getattr(self, "ar_coef_", None)  # output="ar", or "change" that fell back on it
+        if coef is not None:
+            out = out.float() + ar_forecast(inputs[0].float(), coef)
+        elif self._output() == "change":
             out = out.float() + inputs[0][:, -1:, :].float()  # float32: bf16 would round the level
         return out
 

@@ -29,6 +29,16 @@ def _run_lstm(lstm, seq):
     return lstm(seq)
 
 
+def _lstm_cell(gates, c):
+    """One step of ``nn.LSTM``'s cell from its pre-activation gates (gate order i, f, g, o):
+    the new ``(h, c)``. The unrolled encoder and decoder share it."""
+    width = c.shape[1]
+    i, f, _, o = torch.sigmoid(gates).chunk(4, dim=1)
+    g = torch.tanh(gates[:, 2 * width : 3 * width])
+    c = torch.addcmul(f * c, i, g)
+    return o * torch.tanh(c), c
+
+
 class ChannelMixing(nn.Module):
     """``W_af``: a learnable ``C x C`` channel mix applied to every pixel, no bias.
 
@@ -116,11 +126,7 @@ class TemporalEncoder(nn.Module):
         gates_in = torch.addcmul(lstm.bias_ih_l0 + lstm.bias_hh_l0, seq, lstm.weight_ih_l0.view(1, 1, -1))
         h = c = seq.new_zeros(seq.shape[0], width)
         for step in gates_in.unbind(1):
-            gates = torch.addmm(step, h, w_hh.t())
-            i, f, _, o = torch.sigmoid(gates).chunk(4, dim=1)  # nn.LSTM's gate order: i, f, g, o
-            g = torch.tanh(gates[:, 2 * width : 3 * width])
-            c = torch.addcmul(f * c, i, g)
-            h = o * torch.tanh(c)
+            h, c = _lstm_cell(torch.addmm(step, h, w_hh.t()), c)
         return h
 
 
@@ -174,9 +180,7 @@ class LSTMDecoderHead(nn.Module):
         h = c = x.new_zeros(x.shape[0], w_hh.shape[1])
         outs = []
         for _ in range(self.horizon):
-            i, f, g, o = (gates_in + F.linear(h, w_hh)).chunk(4, dim=1)  # nn.LSTM's gate order
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
+            h, c = _lstm_cell(gates_in + F.linear(h, w_hh), c)
             outs.append(h)
         return torch.stack(outs, dim=1)
 
