@@ -288,6 +288,23 @@ VARIANTS = {
         # kept it (24.90 against 27.00), ST-VLM and STID-like their networks (25.70, 25.58, 25.78
         # = 25.687 against 25.684, the 0.003 the unrolled encoder's rounding, the fallback idle;
         # STID-like 24.18, 24.05, 24.06 as before). Adopted: the library's behaviour.
+        # Session 24: the autoregression weighted, in place of session 23's either/or. After
+        # training, output="change" fits one weight w in [0, 1] of the autoregression's change
+        # from the last value on the fit's validation windows (a weighted median: the loss is
+        # the MAE), added to the network's forecast or to the last value (output layer zeroed),
+        # whichever scores lower, and keeps it when the validation loss drops by at least 1 %
+        # (MIN_GAIN: w is fitted on the windows it is scored on). Session 23's diagnosis
+        # (benchmarks/ar_blend_check.py) measured the sum on the full period's windows: 5 %
+        # 24.74 against 25.18, 10 % ST-VLM ~24.1 against 25.69, STID-like ~23.36 against 24.10;
+        # on the fits' own windows 20 % gains 0.0-0.1 % and STID-like's full fit 0.0 %, below
+        # the 1 % line, so those keep their networks. Rule, written before these rows: make it
+        # the library's behaviour when, on the full period's validation windows, 3 seeds each,
+        # every model's mean at 5 % and at 10 % is below its -arfb rows (5 %: 25.18 each; 10 %:
+        # ST-VLM 25.687, STID-like 24.10, LSTM 24.90) and no model's mean at 20 % is above the
+        # library of session 23 by more than 0.01 (ST-VLM 19.165 and STID-like 18.923, the
+        # diagnosis's network rows; LSTM its -arfb rows, run beside these). Row field ar_weight
+        # (None: the network alone).
+        "mlp-ema99-arbl": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5},
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
@@ -317,6 +334,7 @@ VARIANTS = {
         "change-ema99": dict(output="change", ema_decay=0.99),
         "change-ema99-settle": dict(output="change", ema_decay=0.99, _settle=0.5),
         "change-ema99-arfb": dict(output="change", ema_decay=0.99, _settle=0.5),  # session 23: stvlm mlp-ema99-arfb
+        "change-ema99-arbl": dict(output="change", ema_decay=0.99, _settle=0.5),  # session 24: stvlm mlp-ema99-arbl
         # session 21: time-of-day knots (see stvlm's "mlp-ema99-tod48"); the library default
         # (output="change", the average and its settling) with K knots
         **{f"change-tod{k}": dict(output="change", _tod_knots=k) for k in (24, 48, 96)},
@@ -330,6 +348,7 @@ VARIANTS = {
         "change-ema99": dict(output="change", ema_decay=0.99),
         "change-ema99-settle": dict(output="change", ema_decay=0.99, _settle=0.5),
         "change-ema99-arfb": dict(output="change", ema_decay=0.99, _settle=0.5),  # session 23: stvlm mlp-ema99-arfb
+        "change-ema99-arbl": dict(output="change", ema_decay=0.99, _settle=0.5),  # session 24: stvlm mlp-ema99-arbl
         "ar": dict(output="ar", _settle=0.5),  # session 21, see stvlm's "mlp-ema99-ar"
     },
 }
@@ -816,6 +835,8 @@ def run(protocol, model, variants, settings, seeds, out, overrides=None, history
                 row["last_value_val_mae"] = _last_value_on_validation(est, _fit_rows(p, setting))
                 # session 23: the fit kept the linear autoregression (output="change"'s fallback)
                 row["ar_fallback"] = getattr(est, "output", None) == "change" and getattr(est, "ar_coef_", None) is not None
+                # session 24: the weight of the autoregression it added (None: the network alone)
+                row["ar_weight"] = getattr(est, "ar_weight_", None) if getattr(est, "output", None) == "change" else None
                 if setting.startswith("few-shot-"):
                     with _with_head(head), _with_trainable_ar(trainable_ar), _with_sensor_scale(sensor_scale):  # the trial network's forecast too
                         row["later_val_mae"] = _later_validation_mae(est, p)

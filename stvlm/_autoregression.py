@@ -14,10 +14,14 @@ import numpy as np
 
 from .metrics import target_mask
 
-__all__ = ["ar_forecast", "ar_loss", "fit_ar", "fits_in_memory"]
+__all__ = ["ar_forecast", "ar_loss", "ar_weight", "fit_ar", "fits_in_memory"]
 
 #: Windows per chunk of the normal equations: bounded temporaries on large data.
 _CHUNK_VALUES = 1 << 22
+#: Smallest relative drop of the validation loss for which output="change" adds the weighted
+#: autoregression to its network: the weight is fitted on the windows it is scored on, so a
+#: smaller gain is within what that choice buys by itself (docs/results.md, "Session 24").
+MIN_GAIN = 0.01
 #: Largest normal equations (horizon x (history - 1)^2 values) that output="change" fits for
 #: its fallback on its own: 128 MB in float64 (a history of 512 and a horizon of 720 would take 1.5 GB).
 _FALLBACK_GRAM_VALUES = 1 << 24
@@ -158,3 +162,74 @@ def ar_loss(windows, coef, null_value=0.0, threshold=None, loss="mae"):
         total += float((error[keep] ** 2 if loss == "mse" else error[keep]).sum())
         count += int(keep.sum())
     return total / count if count else None
+
+
+def ar_weight(windows, coef, forecast=None, null_value=0.0, threshold=None, loss="mae"):
+    """The weight ``w`` in [0, 1] of the autoregression's change from the last value that,
+    added to a forecast, ``forecast + w * (ar - last)``, gives the lowest loss on ``windows``.
+
+    The loss is the training loop's, in data units, over every kept target: with the masked
+    MAE the weight is a weighted median (least absolute deviations in one variable), with
+    the MSE a least-squares ratio; either is clipped to [0, 1] (exact for a convex loss).
+
+    Parameters
+    ----------
+    windows : stvlm.Windows
+        Windows with targets (their inputs imputed as the networks see them).
+    coef : ndarray of shape (history - 1, horizon)
+        From :func:`fit_ar`.
+    forecast : ndarray of shape (n_windows, horizon, n_sensors) or None
+        A forecast of ``windows`` in data units; None: each window's last value.
+    null_value, threshold : float or None
+        The target mask of the loss.
+    loss : {"mae", "mse"}, default="mae"
+
+    Returns
+    -------
+    (weight, loss_with, loss_without) : tuple of float, or None if no target is kept
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stvlm import as_windows
+    >>> from stvlm._autoregression import ar_weight
+    >>> series = np.arange(40.0).reshape(20, 2) + 1  # each sensor rises by 2 a step
+    >>> w = as_windows(series, history=3, horizon=2)
+    >>> trend = np.array([[0.0, 0.0], [-1.0, -2.0]])  # the trend continued: exact
+    >>> ar_weight(w, trend)  # on the last value: all of it
+    (1.0, 0.0, 3.0)
+    >>> ar_weight(w, trend, forecast=w.y)  # on an exact forecast: none of it
+    (0.0, 0.0, 0.0)
+    """
+    residual, direction, start = [], [], 0
+    for diff, last, y, keep in _chunks(windows, null_value, threshold):
+        base = last if forecast is None else np.asarray(forecast[start:start + len(y)], dtype=np.float64)
+        start += len(y)
+        change = np.broadcast_to(np.einsum("nks,kh->nhs", diff, coef), y.shape)
+        residual.append((y - base)[keep])
+        direction.append(change[keep])
+    r, d = np.concatenate(residual), np.concatenate(direction)
+    if not r.size:
+        return None
+    if loss == "mse":
+        dd = float(d @ d)
+        weight = float(r @ d) / dd if dd > 0 else 0.0
+    else:
+        weight = _weighted_median(r, d)
+    weight = float(np.clip(weight, 0.0, 1.0))
+
+    def score(error):
+        return float(np.mean(error**2 if loss == "mse" else np.abs(error)))
+
+    return weight, score(r - weight * d), score(r)
+
+
+def _weighted_median(r, d):
+    """argmin over w of sum |r - w * d| = sum |d| * |r / d - w|: the |d|-weighted median of r / d."""
+    ok = d != 0
+    if not ok.any():
+        return 0.0
+    ratio, weight = r[ok] / d[ok], np.abs(d[ok])
+    order = np.argsort(ratio, kind="stable")
+    cum = np.cumsum(weight[order])
+    return float(ratio[order][np.searchsorted(cum, cum[-1] / 2)])

@@ -15,8 +15,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._autoregression import ar_forecast, ar_loss, fit_ar, fits_in_memory
-from ._device import torch_device
+from ._autoregression import MIN_GAIN, ar_forecast, ar_weight, fit_ar, fits_in_memory
+from ._device import own_rng, torch_device
 from ._validation import _as_float_array, check_positive_int, check_real, check_seed
 from .data import as_windows, chronological_split
 from .data._windows import check_sensors_have_data, check_value_range, constant_mae, finite_mean_std
@@ -123,9 +123,10 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         the change from each window's last (imputed) value, added back here; with
         ``output="ar"`` what the linear autoregression ``ar_coef_`` misses, added to it."""
         out = self._forward(module, inputs, device)
-        coef = getattr(self, "ar_coef_", None)  # output="ar", or "change" that fell back on it
+        coef = getattr(self, "ar_coef_", None)  # output="ar", or "change" that added it after training
         if coef is not None:
-            out = out.float() + ar_forecast(inputs[0].float(), coef)
+            weight = getattr(self, "ar_weight_", None)  # None: saved before session 24, all of it
+            out = out.float() + ar_forecast(inputs[0].float(), coef if weight is None else coef * weight)
         elif self._output() == "change":
             out = out.float() + inputs[0][:, -1:, :].float()  # float32: bf16 would round the level
         return out
@@ -198,9 +199,10 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         self.n_features_in_ = train.n_sensors
         # output="ar": the linear part, fitted on the training windows before the network.
         self.ar_coef_ = fit_ar(train, self.null_value, self.threshold) if self._output() == "ar" else None
+        self.ar_weight_ = None if self.ar_coef_ is None else 1.0
 
         seed = check_seed(self.random_state)
-        with _SEEDED, _own_rng(device):
+        with _SEEDED, own_rng(device):
             self._fit_seeded(seed, train, val, device)
         return self
 
@@ -276,23 +278,19 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         self.best_epoch_ = result.best_epoch
         self.best_score_ = -result.best_loss if np.isfinite(result.best_loss) else float("nan")
         self.interrupted_ = result.interrupted
-        best_loss = result.best_loss
-        fallback = self._ar_fallback(module, train, val, best_loss)
-        if fallback is not None:
+        blend = self._ar_blend(module, train, val)
+        if blend is not None:
             warnings.warn(
-                f"the linear autoregression of output=\"ar\" (ar_coef_, least squares on the training "
-                f"windows) scored better on the validation windows (MAE {fallback:.4g}) than the last value "
-                f"and every trained epoch (MAE {best_loss:.4g}): the model forecasts it. With so little data, or "
-                "data whose validation part differs from its training part, that is the best forecast found.",
+                f"the linear autoregression of output=\"ar\" (ar_coef_, least squares on the training windows), "
+                f"added to {'the last value (output layer zeroed)' if blend[3] else 'the network'} with weight ar_weight_="
+                f"{blend[0]:.3g}, lowered the validation loss from {blend[2]:.4g} to {blend[1]:.4g}: the model "
+                "forecasts that sum. With little data, the linear part is what transfers best.",
                 UserWarning,
                 stacklevel=3,
             )
-            best_loss = fallback
         elif validate_initial and result.best_epoch == 0 and result.loss_history and val is not None:
-            forecast = (
-                "forecast the linear autoregression (ar_coef_)" if self._output() == "ar"
-                else "repeat each window's last value"
-            )
+            forecast = ("forecast the linear autoregression (ar_coef_)" if self._output() == "ar"
+                        else "repeat each window's last value")
             warnings.warn(
                 f"no epoch beat the untrained model on the validation windows (MAE {result.best_loss:.4g}): "
                 f"the model keeps its initial weights, which {forecast}. With so "
@@ -303,15 +301,15 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             )
         self._warn_if_worse_than_the_mean(result.best_loss, train if val is None else val)  # training's own
 
-    def _ar_fallback(self, module, train, val, best_loss):
-        """With ``output="change"``: keep the linear autoregression of ``output="ar"`` in
-        place of the trained network when it scores better on the validation windows.
+    def _ar_blend(self, module, train, val):
+        """With ``output="change"``: add the linear autoregression of ``output="ar"``,
+        weighted, to the kept network when that lowers its validation loss enough.
 
-        The untrained model (the output layer at zero) repeats the last value, and the
-        fit keeps it when no epoch beats it; with little data the autoregression, fitted
-        in closed form, beats both (docs/results.md, "Session 23"). The network's output
-        layer is zeroed, so its forecast is exactly the autoregression. Returns the
-        autoregression's validation loss when it was kept, else None.
+        The autoregression is fitted on the training windows, one weight in [0, 1] of its
+        change on the validation windows (``ar_weight``), added to the network's forecast
+        or to the last value (the output layer zeroed), whichever scores lower; kept when
+        ``MIN_GAIN`` (1 %) below the network's loss (docs/results.md, "Session 24").
+        Returns ``(weight, loss with, loss without, zeroed)`` when kept, else None.
         """
         import torch
 
@@ -320,16 +318,24 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
                 or not len(val) or not fits_in_memory(train.history, train.horizon)):
             return None
         coef = fit_ar(train, self.null_value, self.threshold)
-        loss = ar_loss(val, coef, self.null_value, self.threshold, getattr(self, "loss", "mae"))
-        if loss is None or not loss < best_loss:
+        mask = dict(null_value=self.null_value, threshold=self.threshold, loss=getattr(self, "loss", "mae"))
+        on_network = ar_weight(val, coef, self._forecast(module, val), **mask)
+        if on_network is None:
             return None
-        with torch.no_grad():
-            layer.weight.zero_()
-            if layer.bias is not None:
-                layer.bias.zero_()
-        self.ar_coef_ = coef
-        self.best_epoch_, self.best_score_ = 0, -loss
-        return loss
+        on_last = ar_weight(val, coef, None, **mask)
+        zeroed = on_last[1] < on_network[1]
+        (weight, with_ar), without = (on_last if zeroed else on_network)[:2], on_network[2]
+        if not with_ar <= (1 - MIN_GAIN) * without:
+            return None
+        if zeroed:
+            with torch.no_grad():
+                layer.weight.zero_()
+                if layer.bias is not None:
+                    layer.bias.zero_()
+            self.best_epoch_ = 0
+        self.ar_coef_, self.ar_weight_ = coef, weight
+        self.best_score_ = -with_ar
+        return weight, with_ar, without, zeroed
 
     def _warn_if_worse_than_the_mean(self, best_loss, windows):
         """Training that ends far behind a constant forecast has failed: say so."""
@@ -385,10 +391,12 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         y_pred : ndarray of shape (n_windows, horizon, n_sensors)
             Forecasts in the units of the data.
         """
+        return self._forecast(getattr(self, self._module_attr), self._predict_data(X))
+
+    def _forecast(self, module, data):
+        """Forecasts of checked (prepared) windows in the units of the data."""
         from .training import predict_in_batches
 
-        data = self._predict_data(X)
-        module = getattr(self, self._module_attr)
         device = next(module.parameters()).device
         module.eval()
         out = predict_in_batches(
@@ -459,10 +467,3 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             state[self._module_attr] = copy.deepcopy(module).cpu()
         return state
 
-
-def _own_rng(device):
-    """Leave torch's global generators as they were before the fit (CPU, and the fit's GPU)."""
-    import torch
-
-    devices = [device.index or 0] if device.type == "cuda" else []
-    return torch.random.fork_rng(devices=devices)

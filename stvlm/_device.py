@@ -47,3 +47,11 @@ def autocast(device, precision):
     import torch
 
     return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def own_rng(device):
+    """Leave torch's global generators as they were before the fit (CPU, and the fit's GPU)."""
+    import torch
+
+    devices = [device.index or 0] if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)

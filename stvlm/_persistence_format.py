@@ -6,7 +6,7 @@ Not public. :data:`SPECS` maps a format name -- the ``format`` of a saved config
 so records the class that wrote it -- to its spec; a class names the format it writes
 in ``_saved_as`` (:class:`~stvlm.persistence._SaveLoadMixin`).
 
-- ``"stvlm-forecaster"`` (:class:`~stvlm.STVLMForecaster`), version 3; versions 1-3 load.
+- ``"stvlm-forecaster"`` (:class:`~stvlm.STVLMForecaster`), version 5; versions 1-5 load.
 - ``"timevlm-forecaster"`` (:class:`~stvlm.TimeVLMForecaster`), version 1. The weights
   file holds the whole network: the frozen VLM's weights too, whatever the backbone was
   (a random ``"tiny"`` one could not be rebuilt otherwise, and a pretrained one then
@@ -60,6 +60,7 @@ _RULES = {
             isinstance(row, list) and len(row) == len(v[0]) and all(_is_real(c) for c in row) for row in v)),
         "None or a list of equal-length lists of finite numbers",
     ),
+    "ar_weight_": (lambda v: v is None or (_is_real(v) and 0 <= v <= 1), "None or a number in [0, 1]"),
 }
 
 
@@ -118,13 +119,14 @@ class _STVLMSpec(_Spec):
     format = "stvlm-forecaster"
     estimator = "STVLMForecaster"
     an_estimator = "an STVLMForecaster"
-    version = 4  # 2: the weights' sha256 and shape-defining fields; 3: calendar_, steps_per_day_; 4: ar_coef_
-    readable = (1, 2, 3, 4)
+    # 2: the weights' sha256 and shape-defining fields; 3: calendar_, steps_per_day_; 4: ar_coef_; 5: ar_weight_
+    version = 5
+    readable = (1, 2, 3, 4, 5)
     verified_since = 2
     fitted = (
         "n_features_in_", "mean_", "std_", "dtw_scale_", "image_size_", "best_epoch_", "best_score_",
         "interrupted_", "loss_history_", "prompt_ids_", "backbone_config_", "calendar_", "steps_per_day_",
-        "ar_coef_",
+        "ar_coef_", "ar_weight_",
     )
     shaped = ("history", "horizon", "n_features_in_", "image_size_")
     # Models saved before a parameter or fitted field existed: what they were fitted with.
@@ -144,6 +146,8 @@ class _STVLMSpec(_Spec):
             params.setdefault(key, value)
         for key, value in self.legacy_fitted.items():
             fitted.setdefault(key, value)
+        if "ar_weight_" not in fitted:  # before version 5: the autoregression, if any, all of it
+            fitted["ar_weight_"] = None if fitted["ar_coef_"] is None else 1.0
         return params, fitted
 
     def check_fitted(self, fitted, cfg_file):
@@ -159,9 +163,11 @@ class _STVLMSpec(_Spec):
         from transformers import ViltConfig
 
         coef = fitted["ar_coef_"]
-        # "change" may carry the autoregression it fell back on (its fallback), "level" never.
+        # "change" may carry the autoregression it added after training (weighted), "level" never.
         if (model.output == "ar" and coef is None) or (model.output == "level" and coef is not None):
             raise ValueError(f"output {model.output!r} and ar_coef_ {'missing' if coef is None else 'given'} disagree.")
+        if (coef is None) != (fitted["ar_weight_"] is None) or (model.output == "ar" and fitted["ar_weight_"] != 1):
+            raise ValueError(f"ar_coef_ and ar_weight_ {fitted['ar_weight_']!r} disagree: both or neither.")
         if coef is not None:
             shape = (model.history - 1, model.horizon)
             coef = np.asarray(coef, dtype=np.float64)
