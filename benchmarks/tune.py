@@ -305,6 +305,22 @@ VARIANTS = {
         # diagnosis's network rows; LSTM its -arfb rows, run beside these). Row field ar_weight
         # (None: the network alone).
         "mlp-ema99-arbl": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5},
+        # Result (rows made at commit 0f43948; full period's validation windows, 3 seeds): 5 %
+        # every fit 24.745 (weight 0.72 on the last value) against 25.18; 10 % ST-VLM 24.06,
+        # 24.11, 24.14 = 24.106 against 25.687, STID-like 23.39, 23.32, 23.38 = 23.363 against
+        # 24.10, LSTM 24.89, 24.90, 24.92 = 24.903 against 24.904; 20 % STID-like 18.923 (its
+        # networks kept), LSTM 24.821 against 24.729 (every fit: weight 0.81 on the last value,
+        # its network untrained). The 20 % half fails by 0.09: not adopted as it stands.
+        # Session 24, second candidate ("-arbl2"), shaped by those rows: the weight is fitted
+        # only over a trained network (best epoch > 0), where it gained at 10 % (ST-VLM,
+        # STID-like); an untrained one (the last value) gets the whole autoregression or
+        # nothing, as in session 23, since a weight fitted on the last value gained at 5 % and
+        # lost at 20 %. Both kept at a 1 % gain. Rule, written before its rows: make it the
+        # library's behaviour when, on the full period's validation windows, 3 seeds each, no
+        # model's mean at 5 %, 10 % or 20 % is above session 23's library by more than 0.01
+        # (5 %: 25.18; 10 %: 25.687, 24.10, 24.90; 20 %: 19.165, 18.923, 24.729) and at least
+        # one is lower by 0.10 or more.
+        "mlp-ema99-arbl2": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5},
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
@@ -335,6 +351,7 @@ VARIANTS = {
         "change-ema99-settle": dict(output="change", ema_decay=0.99, _settle=0.5),
         "change-ema99-arfb": dict(output="change", ema_decay=0.99, _settle=0.5),  # session 23: stvlm mlp-ema99-arfb
         "change-ema99-arbl": dict(output="change", ema_decay=0.99, _settle=0.5),  # session 24: stvlm mlp-ema99-arbl
+        "change-ema99-arbl2": dict(output="change", ema_decay=0.99, _settle=0.5),  # session 24: stvlm mlp-ema99-arbl2
         # session 21: time-of-day knots (see stvlm's "mlp-ema99-tod48"); the library default
         # (output="change", the average and its settling) with K knots
         **{f"change-tod{k}": dict(output="change", _tod_knots=k) for k in (24, 48, 96)},
@@ -349,6 +366,7 @@ VARIANTS = {
         "change-ema99-settle": dict(output="change", ema_decay=0.99, _settle=0.5),
         "change-ema99-arfb": dict(output="change", ema_decay=0.99, _settle=0.5),  # session 23: stvlm mlp-ema99-arfb
         "change-ema99-arbl": dict(output="change", ema_decay=0.99, _settle=0.5),  # session 24: stvlm mlp-ema99-arbl
+        "change-ema99-arbl2": dict(output="change", ema_decay=0.99, _settle=0.5),  # session 24: stvlm mlp-ema99-arbl2
         "ar": dict(output="ar", _settle=0.5),  # session 21, see stvlm's "mlp-ema99-ar"
     },
 }

@@ -164,7 +164,7 @@ def ar_loss(windows, coef, null_value=0.0, threshold=None, loss="mae"):
     return total / count if count else None
 
 
-def ar_weight(windows, coef, forecast=None, null_value=0.0, threshold=None, loss="mae"):
+def ar_weight(windows, coef, forecast=None, null_value=0.0, threshold=None, loss="mae", weight=None):
     """The weight ``w`` in [0, 1] of the autoregression's change from the last value that,
     added to a forecast, ``forecast + w * (ar - last)``, gives the lowest loss on ``windows``.
 
@@ -183,6 +183,8 @@ def ar_weight(windows, coef, forecast=None, null_value=0.0, threshold=None, loss
     null_value, threshold : float or None
         The target mask of the loss.
     loss : {"mae", "mse"}, default="mae"
+    weight : float or None, default=None
+        A weight to score instead of fitting one.
 
     Returns
     -------
@@ -200,6 +202,8 @@ def ar_weight(windows, coef, forecast=None, null_value=0.0, threshold=None, loss
     (1.0, 0.0, 3.0)
     >>> ar_weight(w, trend, forecast=w.y)  # on an exact forecast: none of it
     (0.0, 0.0, 0.0)
+    >>> ar_weight(w, trend, weight=0.5)  # half of it: 1 and 2 behind
+    (0.5, 1.5, 3.0)
     """
     residual, direction, start = [], [], 0
     for diff, last, y, keep in _chunks(windows, null_value, threshold):
@@ -211,12 +215,11 @@ def ar_weight(windows, coef, forecast=None, null_value=0.0, threshold=None, loss
     r, d = np.concatenate(residual), np.concatenate(direction)
     if not r.size:
         return None
-    if loss == "mse":
+    if weight is None and loss == "mse":
         dd = float(d @ d)
-        weight = float(r @ d) / dd if dd > 0 else 0.0
-    else:
-        weight = _weighted_median(r, d)
-    weight = float(np.clip(weight, 0.0, 1.0))
+        weight = float(np.clip(float(r @ d) / dd if dd > 0 else 0.0, 0.0, 1.0))
+    elif weight is None:
+        weight = float(np.clip(_weighted_median(r, d), 0.0, 1.0))
 
     def score(error):
         return float(np.mean(error**2 if loss == "mse" else np.abs(error)))

@@ -302,13 +302,13 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         self._warn_if_worse_than_the_mean(result.best_loss, train if val is None else val)  # training's own
 
     def _ar_blend(self, module, train, val):
-        """With ``output="change"``: add the linear autoregression of ``output="ar"``,
-        weighted, to the kept network when that lowers its validation loss enough.
+        """With ``output="change"``: add the linear autoregression of ``output="ar"`` after
+        training where that lowers the validation loss by ``MIN_GAIN`` (1 %) or more.
 
-        The autoregression is fitted on the training windows, one weight in [0, 1] of its
-        change on the validation windows (``ar_weight``), added to the network's forecast
-        or to the last value (the output layer zeroed), whichever scores lower; kept when
-        ``MIN_GAIN`` (1 %) below the network's loss (docs/results.md, "Session 24").
+        The autoregression is fitted on the training windows; a trained network (best
+        epoch > 0) gets it with one weight in [0, 1] fitted on the validation windows
+        (``ar_weight``), and the alternative is the whole of it on the last value (the
+        output layer zeroed); the lower scoring is kept (docs/results.md, "Session 24").
         Returns ``(weight, loss with, loss without, zeroed)`` when kept, else None.
         """
         import torch
@@ -319,12 +319,13 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
             return None
         coef = fit_ar(train, self.null_value, self.threshold)
         mask = dict(null_value=self.null_value, threshold=self.threshold, loss=getattr(self, "loss", "mae"))
-        on_network = ar_weight(val, coef, self._forecast(module, val), **mask)
-        if on_network is None:
+        whole = ar_weight(val, coef, None, weight=1.0, **mask)  # on the last value, the untrained model
+        if whole is None:
             return None
-        on_last = ar_weight(val, coef, None, **mask)
-        zeroed = on_last[1] < on_network[1]
-        (weight, with_ar), without = (on_last if zeroed else on_network)[:2], on_network[2]
+        # a weight fitted on the last value shrank it where that did not carry to later windows
+        on_network = ar_weight(val, coef, self._forecast(module, val), **mask) if self.best_epoch_ else whole
+        zeroed = not self.best_epoch_ or whole[1] < on_network[1]
+        (weight, with_ar), without = (whole if zeroed else on_network)[:2], on_network[2]
         if not with_ar <= (1 - MIN_GAIN) * without:
             return None
         if zeroed:

@@ -106,9 +106,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
     precision : {"auto", "fp32", "bf16"}, default="auto"
         ``"auto"``: bf16 autocast on CUDA, float32 on the CPU.
     image_cache_mb : float, default=1024
-        Images of all training windows are computed once per fit (numba, CPU) and kept
-        as float16 up to this many MB; beyond (and on a GPU, where the torch kernels are
-        faster) they are computed per batch: never an array that would not fit.
+        Images of all training windows are computed once per fit (numba, CPU) and kept as
+        float16 up to this many MB; beyond (and on a GPU) they are computed per batch.
     calendar : {"auto", None, "time-of-day", "time-of-day+day-of-week"}, default="auto"
         Learned embeddings of each window's time of day (and weekday), an extension
         beyond the paper (whose network sees no clock; the ``paper`` preset has
@@ -118,9 +117,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         with a calendar forecasts windows that carry their time (:class:`~stvlm.Windows`,
         :func:`~stvlm.last_window`, ``Protocol.test_data()``).
     calendar_form : {"embedding", "tokens"}, default="embedding"
-        How the calendar enters: added to every sensor token, or as text tokens of
-        their own between the prompt and the sensor tokens (chosen on validation
-        data: docs/results.md, "Calendar").
+        How the calendar enters: added to every sensor token, or as text tokens between
+        the prompt and the sensor tokens (chosen on validation: docs/results.md, "Calendar").
     steps_per_day : int or None, default=None
         Time-of-day slots of a bare series (288 for 5-minute data); a DataFrame's
         DatetimeIndex gives them itself.
@@ -131,10 +129,10 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         What the network forecasts (added back before the loss, which is in data units
         either way): each step's change from the window's last observed value, the
         values themselves, or what a linear autoregression misses (``ar_coef_``: least
-        squares on the training windows, one for all sensors). With ``"change"`` or
-        ``"ar"`` the output layer starts at zero, so training starts from the last value
-        (the autoregression) rather than from noise; ``"change"`` keeps the autoregression
-        (a warning) where it beats that and every trained epoch on validation windows.
+        squares on the training windows, one for all sensors). The output layer starts
+        at zero with ``"change"`` or ``"ar"``: training starts from the last value (the
+        autoregression); ``"change"`` adds the autoregression after training, weighted
+        (``ar_weight_``, a warning), where that lowers the validation loss by 1 % or more.
     random_state : int or None, default=None
         Seed of initialisation, shuffling and dropout; the same seed gives the same
         predictions on the CPU.
@@ -154,6 +152,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         z-score statistics of the training part.
     ar_coef_ : ndarray of shape (history - 1, horizon) or None
         The autoregression (``[k, h]`` weighs ``x[k] - x[-1]`` in step ``h``), or None.
+    ar_weight_ : float or None
+        Its weight in the forecast: 1 with ``"ar"``, fitted in [0, 1] with ``"change"``.
     dtw_scale_ : float or None
         DTW similarity scale of the images (``None`` when fitted on images from a
         :class:`~stvlm.SpatialToImageTransformer`).
@@ -166,8 +166,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         units; NaN without validation), ``lr`` and ``seconds``. (``history_`` is its
         deprecated name.)
     best_epoch_ : int
-        Epoch (1-based) whose weights were restored; 0 when no epoch beat the
-        untrained model (the last value) or the autoregression (``ar_coef_``) on validation.
+        Epoch (1-based) whose weights were restored; 0: the untrained model (the last
+        value, the autoregression for ``"ar"``; plus ``ar_weight_`` of it for ``"change"``).
     best_score_ : float
         Negative masked MAE of the restored epoch (validation, else training).
     interrupted_ : bool

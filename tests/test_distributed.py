@@ -15,9 +15,9 @@ import pytest
 from _scripts import load_script
 
 HERE = pathlib.Path(__file__).resolve().parent
-# The processes run the library as it is, output="change"'s fallback on the autoregression
+# The processes run the library as it is, output="change"'s weighted autoregression
 # included (tests/conftest.py turns it off in this process): the one-process reference too.
-pytestmark = pytest.mark.usefixtures("ar_fallback")
+pytestmark = pytest.mark.usefixtures("ar_weighted")
 
 
 @pytest.fixture(scope="module")

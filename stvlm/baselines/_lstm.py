@@ -72,10 +72,11 @@ class LSTMForecaster(_NeuralWindowForecaster):
         output layer starts at zero: the untrained model repeats the last value
         (forecasts the autoregression), and training starts from that forecast rather
         than from noise (chosen on validation data: docs/results.md, "Few-shot"). With
-        ``"change"`` the autoregression is also scored on the validation windows after
-        training, and kept (the output layer at zero, ``ar_coef_`` set, a warning) when it
-        beats the last value and every trained epoch there (docs/results.md, "Session 23";
-        not tried when ``horizon * (history - 1) ** 2`` exceeds 2**24).
+        ``"change"`` the autoregression is fitted after training and added to the
+        network's forecast, or to the last value (the output layer zeroed), with one
+        weight in [0, 1] fitted on the validation windows (``ar_weight_``, a warning) when
+        that lowers their loss by 1 % or more (docs/results.md, "Session 24"; not tried
+        when ``horizon * (history - 1) ** 2`` exceeds 2**24).
     random_state : int or None, default=None
         Seed of weights and batch order.
     verbose : int, default=0
@@ -93,13 +94,15 @@ class LSTMForecaster(_NeuralWindowForecaster):
     ar_coef_ : ndarray of shape (history - 1, horizon) or None
         The linear autoregression's coefficients (the change from the last value at each
         horizon step, from the other steps' differences to it): with ``output="ar"``, or
-        with ``"change"`` where the fit fell back on it; else None.
+        with ``"change"`` where the fit added it; else None.
+    ar_weight_ : float or None
+        Its weight in the forecast: 1 with ``"ar"``, fitted in [0, 1] with ``"change"``.
     loss_history_ : list of dict
         Per epoch: ``epoch``, ``train_loss``, ``val_loss`` (MAE in data units), ``lr``,
         ``seconds``.
     best_epoch_ : int
         Epoch whose weights were kept (0: the untrained model, the last value, or the
-        autoregression of ``ar_coef_`` won on validation).
+        autoregression with ``"ar"``; with ``"change"`` plus ``ar_weight_`` of it).
     best_score_ : float
         Negative masked MAE of that epoch.
     interrupted_ : bool
