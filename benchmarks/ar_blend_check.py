@@ -4,9 +4,10 @@ weight times the linear autoregression's change from the last value,
 (least absolute deviations in one variable: a weighted median) and scored on the full fit
 period's validation windows. No test window is read.
 
-The network is fitted as the benchmark fits it, with ``output="change"``'s fallback on the
+The network is fitted as the benchmark fits it, with ``output="change"``'s own use of the
 autoregression turned off (so that ``net`` is the network). ``alpha = 0`` is the network,
-``alpha = 1`` with an untrained network is the fallback.
+``alpha = 1`` with an untrained network is session 23's fallback. Session 24 built this
+into the library (``BaseWindowForecaster._ar_blend``) for trained networks.
 
     python benchmarks/ar_blend_check.py --model stvlm --settings few-shot-0.1 --seeds 0,1,2
 
