@@ -305,11 +305,10 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         """With ``output="change"``: add the linear autoregression of ``output="ar"`` after
         training where that lowers the validation loss by ``MIN_GAIN`` (1 %) or more.
 
-        The autoregression is fitted on the training windows; a trained network (best
-        epoch > 0) gets it with one weight in [0, 1] fitted on the validation windows
-        (``ar_weight``), and the alternative is the whole of it on the last value (the
-        output layer zeroed); the lower scoring is kept (docs/results.md, "Session 24").
-        Returns ``(weight, loss with, loss without, zeroed)`` when kept, else None.
+        Fitted on the training windows; a trained network (best epoch > 0) gets it with a
+        weight in [0, 1] fitted on the validation windows (``ar_weight``), the alternative
+        is all of it on the last value (output layer zeroed); the lower scoring is kept
+        (docs/results.md, "Session 24"). Returns ``(weight, with, without, zeroed)`` or None.
         """
         import torch
 
@@ -392,7 +391,8 @@ class BaseWindowForecaster(RegressorMixin, BaseEstimator):
         y_pred : ndarray of shape (n_windows, horizon, n_sensors)
             Forecasts in the units of the data.
         """
-        return self._forecast(getattr(self, self._module_attr), self._predict_data(X))
+        data = self._predict_data(X)  # checks that the model is fitted
+        return self._forecast(getattr(self, self._module_attr), data)
 
     def _forecast(self, module, data):
         """Forecasts of checked (prepared) windows in the units of the data."""
