@@ -18,9 +18,8 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 
-from stvlm._autoregression import ar_loss, fit_ar
+from stvlm._autoregression import ar_weight, fit_ar
 from stvlm._benchmark_models import _fit_rows
 from stvlm.data import as_windows, chronological_split
 from stvlm.datasets import load_protocol
@@ -44,8 +43,7 @@ def main(argv=None):
             windows = as_windows(rows, history=p.history, horizon=p.horizon)
             train, val = chronological_split(windows, 0.2)
             coef = fit_ar(train, p.null_value, p.threshold)
-            ar = ar_loss(val, coef, p.null_value, p.threshold)
-            naive = ar_loss(val, np.zeros_like(coef), p.null_value, p.threshold)
+            _, ar, naive = ar_weight(val, coef, None, p.null_value, p.threshold, weight=1.0)  # all of it, none
             for c in curves:
                 model, rest = c.stem.split("_cpu_")
                 if rest.rsplit("_seed", 1)[0] != setting:

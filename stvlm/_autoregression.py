@@ -14,7 +14,7 @@ import numpy as np
 
 from .metrics import target_mask
 
-__all__ = ["ar_forecast", "ar_loss", "ar_weight", "fit_ar", "fits_in_memory"]
+__all__ = ["ar_forecast", "ar_weight", "fit_ar", "fits_in_memory"]
 
 #: Windows per chunk of the normal equations: bounded temporaries on large data.
 _CHUNK_VALUES = 1 << 22
@@ -123,45 +123,6 @@ def fits_in_memory(history, horizon):
     (True, False)
     """
     return history >= 2 and horizon * (history - 1) ** 2 <= _FALLBACK_GRAM_VALUES
-
-
-def ar_loss(windows, coef, null_value=0.0, threshold=None, loss="mae"):
-    """The loss of the autoregression's forecast of ``windows``, in data units, as the
-    training loop scores a model: the masked MAE (``loss="mse"``: MSE) over every kept
-    target; None if no target is kept.
-
-    Parameters
-    ----------
-    windows : stvlm.Windows
-        Windows with targets (their inputs imputed as the networks see them).
-    coef : ndarray of shape (history - 1, horizon)
-        From :func:`fit_ar`.
-    null_value, threshold : float or None
-        The target mask of the loss.
-    loss : {"mae", "mse"}, default="mae"
-
-    Returns
-    -------
-    float or None
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from stvlm import as_windows
-    >>> from stvlm._autoregression import ar_loss
-    >>> series = np.arange(40.0).reshape(20, 2) + 1  # each sensor rises by 2 a step
-    >>> w = as_windows(series, history=3, horizon=2)
-    >>> ar_loss(w, np.zeros((2, 2)))  # the last value: 2 and 4 behind, 3 on average
-    3.0
-    >>> ar_loss(w, np.array([[0.0, 0.0], [-1.0, -2.0]]))  # the trend continued: exact
-    0.0
-    """
-    total, count = 0.0, 0
-    for diff, last, y, keep in _chunks(windows, null_value, threshold):
-        error = np.abs(last + np.einsum("nks,kh->nhs", diff, coef) - y)
-        total += float((error[keep] ** 2 if loss == "mse" else error[keep]).sum())
-        count += int(keep.sum())
-    return total / count if count else None
 
 
 def ar_weight(windows, coef, forecast=None, null_value=0.0, threshold=None, loss="mae", weight=None):

@@ -167,22 +167,6 @@ def test_save_and_load_keep_the_autoregression(tmp_path):
 
 
 # ---------------------------------------------------------------------- output="change" adds it, weighted
-def test_ar_loss_is_the_masked_error_of_the_autoregression():
-    w = as_windows(series(), history=8, horizon=3)
-    y = w.y.copy()
-    y[::5, 2, 1] = 0.0  # masked (null_value)
-    y[::9, 0, 3] = np.nan
-    w = Windows(w.X, y)
-    coef = fit_ar(w)
-    x = w.filled()
-    pred = x[:, -1:, :] + np.einsum("bkn,kh->bhn", x[:, :-1, :] - x[:, -1:, :], coef)
-    keep = np.isfinite(y) & (y != 0.0)
-    err = np.abs(pred - y)[keep]
-    assert _autoregression.ar_loss(w, coef) == pytest.approx(err.mean(), rel=1e-12)
-    assert _autoregression.ar_loss(w, coef, loss="mse") == pytest.approx((err**2).mean(), rel=1e-12)
-    assert _autoregression.ar_loss(Windows(w.X, np.zeros_like(y)), coef) is None  # nothing kept
-
-
 def _best_weight(base, change, y, loss="mae"):
     """The weight in [0, 1] of ``change`` added to ``base`` with the lowest loss, by search."""
     grid = np.linspace(0, 1, 20001)
@@ -212,6 +196,10 @@ def test_ar_weight_minimises_the_masked_loss(loss):
         assert weight == pytest.approx(best, abs=1e-4)
         assert with_it == pytest.approx(best_score, rel=1e-6) and without == pytest.approx(zero_score, rel=1e-12)
         assert 0 < weight < 1 if base is forecast else 0 < weight <= 1  # the rest of the change
+    # a weight given is scored, not fitted: the whole autoregression's masked error
+    error = np.abs(last + change - y)[keep]
+    scored = _autoregression.ar_weight(w, coef, weight=1.0, loss=loss)
+    assert scored[:2] == (1.0, pytest.approx((error**2 if loss == "mse" else error).mean(), rel=1e-12))
     # the best weight outside [0, 1] is clipped: a forecast that already overshoots by the change
     assert _autoregression.ar_weight(w, coef, last + 2 * change, loss=loss)[0] == 0.0
     assert _autoregression.ar_weight(w, coef, last - 2 * change, loss=loss)[0] == 1.0
@@ -235,7 +223,9 @@ def test_untrained_change_takes_the_whole_autoregression_when_it_validates_bette
         model = make().fit(s)
     np.testing.assert_allclose(model.ar_coef_, coef, rtol=1e-10)
     assert model.ar_weight_ == 1.0 and model.best_epoch_ == 0
-    assert model.best_score_ == pytest.approx(-_autoregression.ar_loss(val, coef), rel=1e-12)
+    x = val.filled()
+    ar = x[:, -1:, :] + np.einsum("bkn,kh->bhn", x[:, :-1, :] - x[:, -1:, :], coef)
+    assert model.best_score_ == pytest.approx(-np.abs(ar - val.y)[val.y != 0].mean(), rel=1e-12)
     assert -model.best_score_ < 0.99 * min(r["val_loss"] for r in model.loss_history_)
     X, _ = make_windows(s[-200:], 12, 4)
     if isinstance(model, STIDForecaster):
