@@ -22,8 +22,8 @@ _CHUNK_VALUES = 1 << 22
 #: autoregression to its network: the weight is fitted on the windows it is scored on, so a
 #: smaller gain is within what that choice buys by itself (docs/results.md, "Session 24").
 MIN_GAIN = 0.01
-#: Largest normal equations (horizon x (history - 1)^2 values) that output="change" fits for
-#: its fallback on its own: 128 MB in float64 (a history of 512 and a horizon of 720 would take 1.5 GB).
+#: Largest normal equations (horizon x (history - 1)^2 values) that output="change" fits for its
+#: weighted autoregression on its own: 128 MB in float64 (history 512, horizon 720 would take 1.5 GB).
 _FALLBACK_GRAM_VALUES = 1 << 24
 
 
@@ -113,7 +113,7 @@ def ar_forecast(x, coef):
 
 
 def fits_in_memory(history, horizon):
-    """Whether ``output="change"`` tries the autoregression as its fallback at this size
+    """Whether ``output="change"`` adds the weighted autoregression at this size
     (its normal equations hold ``horizon * (history - 1) ** 2`` values).
 
     Examples
