@@ -73,12 +73,14 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
     lr_patience, lr_factor : int, float, default=10, 0.5
         ``ReduceLROnPlateau``'s patience and factor.
     lr_schedule : {"plateau", "cosine", "exponential"}, default="plateau"
-        ``"plateau"``: ``ReduceLROnPlateau`` on the validation loss (``lr_patience``,
-        ``lr_factor``). ``"cosine"``: the rate decays from ``learning_rate`` to near zero
-        over ``max_epochs`` (:class:`stvlm.training.TrainingLoop`).
+        ``"plateau"``: ``ReduceLROnPlateau`` on the validation loss (``lr_patience``, ``lr_factor``);
+        ``"cosine"``: the rate decays to near zero over ``max_epochs`` (:class:`stvlm.training.TrainingLoop`).
     ema_decay : float in [0, 1) or None, default=0.99
         Validation scores, and the fit keeps, a moving average of the weights (``ema_decay`` of
         :class:`~stvlm.training.TrainingLoop`; chosen on validation data). ``None``: the raw weights.
+    min_steps_per_epoch : int or None, default=None
+        An epoch is at least this many optimiser steps, a small training set passed over several
+        times, each reshuffled (the ``cpu`` preset: 30, chosen on validation data); ``None``: one pass.
     validation_fraction : float, default=0.2
         Chronological share of the training windows held out for early stopping and
         the plateau schedule (the last ones). ``0`` disables validation: the training
@@ -261,6 +263,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         lr_factor=0.5,
         lr_schedule="plateau",
         ema_decay=0.99,
+        min_steps_per_epoch=None,
         validation_fraction=0.2,
         image_size=None,
         encoder_hidden=64,
@@ -296,6 +299,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         self.lr_factor = lr_factor
         self.lr_schedule = lr_schedule
         self.ema_decay = ema_decay
+        self.min_steps_per_epoch = min_steps_per_epoch
         self.validation_fraction = validation_fraction
         self.image_size = image_size
         self.encoder_hidden = encoder_hidden
@@ -352,11 +356,10 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}; got {getattr(self, name)!r}.")
         check_real(self.image_cache_mb, "image_cache_mb", low=0)
-        if self.image_size is not None:
-            check_positive_int(self.image_size, "image_size")
-        if self.steps_per_day is not None:
-            check_positive_int(self.steps_per_day, "steps_per_day")
-        elif self.start is not None:
+        for name in ("image_size", "steps_per_day"):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name)
+        if self.steps_per_day is None and self.start is not None:
             raise ValueError("start (the time of a bare series' first row) needs steps_per_day.")
 
     def _clock(self):
@@ -385,10 +388,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         if isinstance(backbone, ViltConfig):
             backbone = copy.deepcopy(backbone)
         elif not isinstance(backbone, str):
-            raise TypeError(
-                "backbone must be a hub name or local directory (str), a transformers.ViltConfig "
-                f"or a dict of ViltConfig arguments; got {type(backbone).__name__}."
-            )
+            raise TypeError("backbone must be a hub name or local directory (str), a transformers.ViltConfig "
+                            f"or a dict of ViltConfig arguments; got {type(backbone).__name__}.")
         model, tokenizer = load_backbone(backbone)
         patch = model.config.patch_size
         size = self.image_size
@@ -396,10 +397,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
             need = -(-n_sensors // patch) * patch
             size = max(model.config.image_size, need)
         elif size < n_sensors:
-            raise ValueError(
-                f"image_size={size} is smaller than the {n_sensors} sensors: each sensor needs a row "
-                f"and a column of the image. Use image_size >= {n_sensors} (a multiple of {patch})."
-            )
+            raise ValueError(f"image_size={size} is smaller than the {n_sensors} sensors: each sensor needs a row "
+                             f"and a column of the image. Use image_size >= {n_sensors} (a multiple of {patch}).")
         ids = tokenize_prompt(make_prompt(n_sensors, self.horizon), tokenizer, model.config.vocab_size)
         self.prompt_ids_ = ids.tolist()
         self.backbone_config_ = model.config.to_dict()

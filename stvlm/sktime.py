@@ -67,6 +67,8 @@ class STVLMSktimeForecaster(WindowSktimeForecaster):
         Or a cosine decay to near zero over ``max_epochs``.
     ema_decay : float in [0, 1) or None, default=0.99
         A moving average of the weights is validated and kept; ``None``: the raw weights.
+    min_steps_per_epoch : int or None, default=None
+        Least optimiser steps an epoch (a small training set is passed over again); ``None``: one pass.
     validation_fraction : float, default=0.2
         Chronological share of the training windows held out for early stopping;
         ``0`` trains on all windows (the training loss then drives early stopping).
@@ -187,6 +189,7 @@ class STVLMSktimeForecaster(WindowSktimeForecaster):
         lr_factor=0.5,
         lr_schedule="plateau",
         ema_decay=0.99,
+        min_steps_per_epoch=None,
         validation_fraction=0.2,
         image_size=None,
         encoder_hidden=64,
@@ -310,8 +313,7 @@ class TimeVLMSktimeForecaster(WindowSktimeForecaster):
     batch_size, max_epochs : int, default=32, 10
     learning_rate, weight_decay : float, default=1e-3, 0.0
     min_steps_per_epoch : int or None, default=30
-        An epoch is at least this many steps (small training sets are passed over
-        several times); ``None``: one pass.
+        Least optimiser steps an epoch (a small training set is passed over again); ``None``: one pass.
     ema_decay : float in [0, 1) or None, default=None
         A moving average of the weights validated and kept; ``None``: the raw weights.
     patience : int, default=10
@@ -447,8 +449,7 @@ class TimeVLMSktimeForecaster(WindowSktimeForecaster):
     def get_test_params(cls, parameter_set="default"):
         """Return testing parameter settings for the estimator.
 
-        Tiny random VLMs and memories that train in a few hundredths of a second on a
-        CPU on the short series of sktime's estimator checks.
+        Tiny random VLMs and memories that train in hundredths of a second on sktime's checks.
 
         Parameters
         ----------

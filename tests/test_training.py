@@ -13,6 +13,7 @@ import torch
 from stvlm import STVLMForecaster, Windows, make_windows
 from stvlm.baselines import LSTMForecaster, STIDForecaster
 from stvlm.metrics import masked_mae, target_mask
+from stvlm.benchmark import _make_model
 from stvlm.training import TrainingLoop, masked_mae_loss, predict_in_batches
 
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
@@ -530,6 +531,45 @@ def test_min_steps_per_epoch_is_checked_and_reaches_the_loop(monkeypatch):
         steps[value] = len(calls)
     # 120 - 24 - 4 + 1 = 93 windows: 3 batches a pass; 12 steps are 4 passes.
     assert steps == {None: 3, 12: 12}
+
+
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["stvlm", "stid", "lstm"])
+def test_min_steps_per_epoch_reaches_the_loop_of_every_window_model(series, monkeypatch, index):
+    """ST-VLM, STID-like and the LSTM take the loop's option (session 25), check it before any
+    work, and fit their epochs from that many batches."""
+    with pytest.raises(ValueError, match="min_steps_per_epoch must be >= 1"):
+        _models(min_steps_per_epoch=0)[index].fit(series)
+    sizes = {}
+    original = TrainingLoop.epoch_batches
+    for value in (None, 12):
+        seen = []
+
+        def recording(self, n, rng, seen=seen):
+            batches = original(self, n, rng)
+            seen.append([len(b) for b in batches])
+            return batches
+
+        monkeypatch.setattr(TrainingLoop, "epoch_batches", recording)
+        _models(max_epochs=1, validation_fraction=0, min_steps_per_epoch=value, random_state=0)[index].fit(series[:120])
+        monkeypatch.undo()
+        sizes[value] = seen
+    # 120 - 12 - 12 + 1 = 97 windows in batches of 16: 7 a pass (the last of 1); 12 steps are 2 passes.
+    assert sizes[None] == [[16] * 6 + [1]]
+    assert sizes[12] == [([16] * 6 + [1]) * 2]
+
+
+def test_only_the_lstm_benchmark_preset_takes_epochs_of_30_steps():
+    """Session 25's choice on validation: the LSTM's cpu preset takes 30 steps an epoch; ST-VLM
+    and STID-like keep one pass (their class defaults too), as do the GPU presets."""
+    from stvlm.benchmark import BENCHMARK_PRESETS
+    from stvlm.datasets import load_protocol
+
+    p = load_protocol("pems08-tail")
+    made = {m: _make_model(m, "cpu", "few-shot-0.2", 0, p, {}) for m in ("stvlm", "stid", "lstm")}
+    assert {m: est.min_steps_per_epoch for m, est in made.items()} == {"stvlm": None, "stid": None, "lstm": 30}
+    assert all("min_steps_per_epoch" not in BENCHMARK_PRESETS[m]["gpu"] for m in ("stid", "lstm"))
+    assert STVLMForecaster().min_steps_per_epoch is STIDForecaster().min_steps_per_epoch is None
+    assert LSTMForecaster().min_steps_per_epoch is None
 
 
 # ------------------------------------------------------------- moving average of weights

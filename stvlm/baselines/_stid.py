@@ -69,6 +69,9 @@ class STIDForecaster(_NeuralWindowForecaster):
         Validation scores, and the fit keeps, a moving average of the weights
         (``ema_decay`` of :class:`~stvlm.training.TrainingLoop`, as ST-VLM's); ``None``:
         the raw weights.
+    min_steps_per_epoch : int or None, default=None
+        An epoch is at least this many optimiser steps: a small training set is passed over
+        several times, each pass reshuffled. ``None``: one pass.
     validation_fraction : float, default=0.2
         Chronological share of the windows held out for early stopping (``0``: none).
     null_value : float or None, default=0.0
@@ -177,6 +180,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         lr_factor=0.5,
         lr_schedule="plateau",
         ema_decay=0.99,
+        min_steps_per_epoch=None,
         validation_fraction=0.2,
         null_value=0.0,
         threshold=None,
@@ -205,6 +209,7 @@ class STIDForecaster(_NeuralWindowForecaster):
         self.lr_factor = lr_factor
         self.lr_schedule = lr_schedule
         self.ema_decay = ema_decay
+        self.min_steps_per_epoch = min_steps_per_epoch
         self.validation_fraction = validation_fraction
         self.null_value = null_value
         self.threshold = threshold
