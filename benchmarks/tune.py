@@ -387,6 +387,9 @@ VARIANTS = {
         # lower, not worse at 10 %, the fit within 15 minutes) only if seed 0 reaches 15.70 or
         # lower at no more than 1.25x the preset's seconds an epoch beside the same kind of job.
         "mlp-ema99-enc64": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "encoder_hidden": 64},
+        # Result: 15.767 (best epoch 27/30) at 43.5 s an epoch, against the preset's 15.75 on
+        # seed 0 at 29-32 s beside the same kind of job: neither half of the screen holds; not
+        # carried on.
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
