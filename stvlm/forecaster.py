@@ -80,7 +80,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         :class:`~stvlm.training.TrainingLoop`; chosen on validation data). ``None``: the raw weights.
     min_steps_per_epoch : int or None, default=None
         An epoch is at least this many optimiser steps, a small training set passed over several
-        times, each reshuffled (the ``cpu`` preset: 30, chosen on validation data); ``None``: one pass.
+        times, each reshuffled; ``None``: one pass (the ``cpu`` preset too: 30 measured no better).
     validation_fraction : float, default=0.2
         Chronological share of the training windows held out for early stopping and
         the plateau schedule (the last ones). ``0`` disables validation: the training
