@@ -400,6 +400,10 @@ VARIANTS = {
         # threads within 15 minutes (the 20 % part is recorded, not judged).
         "mlp-ema99-stidsched": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "lr_schedule": "plateau",
                                 "learning_rate": 2e-3, "max_epochs": 50, "patience": 10, "lr_patience": 5},
+        # Seeds 0-1 (1 thread each, side by side): 15.406 (best epoch 49/50) and 15.461 (48/50),
+        # against the preset's 15.75 and 15.86 (session 16) and STID-like's 15.389 and 15.420;
+        # 27 s an epoch. Seed 2 ran as a benchmark fit of the candidate preset (its validation
+        # read from the curve), 10 % and 20 % here.
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
