@@ -411,6 +411,10 @@ VARIANTS = {
         # the same criterion is applied once more to three fresh seeds (3-5) fitted both ways
         # (the preset as mlp-ema99-arbl2): the candidate is adopted only if its 10 % mean on
         # them is not above the preset's. Failing that, it is not adopted.
+        # Fresh seeds 3-5: 23.998, 23.841, 23.998 = 23.946 against the preset's 24.054, 24.019,
+        # 23.981 = 24.018: -0.07, the second look passes (six seeds: 24.057 against 24.062).
+        # Adopted in the cpu preset (seed 2's full row from its benchmark curve; fit time alone
+        # with 2 threads from the seed-0 benchmark fit: docs/results.md, session 26).
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip

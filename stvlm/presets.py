@@ -39,10 +39,11 @@ MODEL_PRESETS = {
         encoder_hidden=32,
         head="mlp",
         decoder_hidden=128,
-        max_epochs=30,
-        patience=6,
-        lr_schedule="cosine",
-        learning_rate=4e-3,
+        max_epochs=50,
+        patience=10,
+        lr_schedule="plateau",
+        learning_rate=2e-3,
+        lr_patience=5,
     ),
     # The paper's network and training: no calendar, values forecast directly, an LSTM
     # decoder, the raw weights kept (no moving average).
