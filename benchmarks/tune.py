@@ -484,7 +484,7 @@ VARIANTS = {
         "morph-e30": dict(output="change", _settle=0.5, max_epochs=30, patience=6),
         "morph-cos4-e50": dict(output="change", _settle=0.5, lr_schedule="cosine", learning_rate=4e-3),
         # Rows: morph-recipe seeds 1-2 15.645, 15.683: 3 seeds 15.695 against the library's
-        # 15.463 (15.389, 15.420, 15.579), +0.23 paired, every seed +0.16 or more: ST-VLM's
+        # 15.463 (15.389, 15.420, 15.579), +0.23 paired, every seed +0.10 or more: ST-VLM's
         # schedule costs STID-like two thirds of the gap between the two. Halves, seed 0:
         # morph-e30 15.591 (+0.20; its curve still falling at the cap), morph-cos4-e50 15.622
         # (+0.23, flat from epoch 40): the short schedule and the cosine from 4e-3 each cost.
