@@ -340,7 +340,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         --------
         >>> from stvlm import STVLMForecaster
         >>> STVLMForecaster.from_preset("cpu", random_state=0).max_epochs
-        30
+        50
         """
         return cls(**preset_params(name, **overrides))
 

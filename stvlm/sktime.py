@@ -232,7 +232,7 @@ class STVLMSktimeForecaster(WindowSktimeForecaster):
         --------
         >>> from stvlm.sktime import STVLMSktimeForecaster
         >>> STVLMSktimeForecaster.from_preset("cpu", random_state=0).max_epochs
-        30
+        50
         """
         return cls._from_preset(name, overrides)
 
