@@ -869,10 +869,11 @@ def _with_stid_morph(mode):
     class Morphed(original):
         def __init__(self, history, horizon, n_sensors, steps_per_day, embed_dim, node_dim, tod_dim,
                      num_layers, dropout, dow_dim=0):
-            width = embed_dim + node_dim + tod_dim + dow_dim
+            if dow_dim or not (node_dim and tod_dim):
+                raise ValueError("the STID-like morphs read the sensor and the time of day, not the weekday")
+            width = embed_dim + node_dim + tod_dim
             if mode == "sumln":
                 embed_dim = node_dim = tod_dim = width
-                dow_dim = width if dow_dim else 0
             super().__init__(history, horizon, n_sensors, steps_per_day, embed_dim, node_dim, tod_dim,
                              num_layers, dropout, dow_dim)
             if mode == "lstm":
