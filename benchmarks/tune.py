@@ -489,6 +489,15 @@ VARIANTS = {
         # morph-e30 15.591 (+0.20; its curve still falling at the cap), morph-cos4-e50 15.622
         # (+0.23, flat from epoch 40): the short schedule and the cosine from 4e-3 each cost.
         # The reverse in ST-VLM is stvlm's "mlp-ema99-stidsched".
+        # Session 27, the same diagnosis on the few-shot parts, where ST-VLM still trails on
+        # the session-26 preset (validation: 10 %, full period's windows, 24.168 against
+        # STID-like's 23.363, a gap of 0.80; 20 %, the part's own windows, 20.02 from the
+        # benchmark fits' curves against 19.18, a gap of 0.84). The schedule is now shared, so
+        # the architecture's traits are what is left: morph-lstm, morph-sumln, morph-nodrop at
+        # few-shot-0.1 and few-shot-0.2, seeds 0-2. Rule, written before the rows: a trait
+        # explains a part's gap if it moves STID-like's 3-seed mean up by half that gap or more
+        # (10 %: 0.40 on the full period's windows; 20 %: 0.42 on the part's own windows);
+        # its reverse in ST-VLM then becomes the next candidate.
     },
     "lstm": {
         "level": dict(output="level"),
