@@ -511,6 +511,13 @@ VARIANTS = {
         # explains a part's gap if it moves STID-like's 3-seed mean up by half that gap or more
         # (10 %: 0.40 on the full period's windows; 20 %: 0.42 on the part's own windows);
         # its reverse in ST-VLM then becomes the next candidate.
+        # Rows (1 thread each, two side by side), 3-seed means against the library's:
+        #   10 % (full period's windows; library 23.363): morph-lstm 24.307 (24.140, 24.263,
+        #   24.517; +0.94, passes), morph-sumln 23.593 (+0.23), morph-nodrop 23.429 (+0.07);
+        #   20 % (own windows; library 19.180): morph-lstm 19.577 (+0.40, under the line by
+        #   0.02), morph-sumln 19.661 (+0.48, passes; on the full period's windows it is 0.6
+        #   *better*, 18.31 against 18.92), morph-nodrop 19.157 (-0.02).
+        # The LSTM encoder explains the 10 % gap whole: its reverse is stvlm's "mlp-ema99-linenc".
     },
     "lstm": {
         "level": dict(output="level"),
