@@ -130,7 +130,7 @@ class _STVLMSpec(_Spec):
     )
     shaped = ("history", "horizon", "n_features_in_", "image_size_")
     # Models saved before a parameter or fitted field existed: what they were fitted with.
-    legacy_params = dict(calendar=None, output="level", head="lstm")
+    legacy_params = dict(calendar=None, output="level", head="lstm", temporal_encoder="lstm")
     legacy_fitted = dict(calendar_=None, steps_per_day_=None, ar_coef_=None)
 
     def params_to_json(self, model):

@@ -34,7 +34,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
 
     Each window of ``history`` steps of ``N`` sensors becomes (i) a three-channel
     correlation image (DTW similarity, lagged cross-correlation, spectral
-    correlation), (ii) a text prompt and (iii) one LSTM token per sensor. A ViLT
+    correlation), (ii) a text prompt and (iii) one token per sensor. A ViLT
     backbone fuses them, with the image steering sensor-to-sensor attention in its
     first layer (SAF) and LoRA on query/key; a head (an MLP, or the paper's LSTM
     decoder) forecasts ``horizon`` steps.
@@ -90,7 +90,10 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         the sensor count). ``None``: the backbone's ``image_size``, or the smallest
         multiple of the patch size that holds every sensor if that is larger.
     encoder_hidden : int, default=64
-        Width of the temporal LSTM encoder.
+        Width of the temporal LSTM encoder (``temporal_encoder="lstm"``).
+    temporal_encoder : {"lstm", "linear"}, default="lstm"
+        Each sensor's token: the paper's LSTM over its window, or a linear map of the
+        window (STID's window projection; an extension beyond the paper).
     decoder_hidden : int, default=128
         Width of the head: its MLP, or its LSTM with ``head="lstm"``.
     head : {"mlp", "lstm"}, default="mlp"
@@ -205,21 +208,16 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
 
     * **A series** (``cross_val_score(model, series, cv=TimeSeriesSplit(5))``): the
       samples are time steps. Windows are cut inside the training rows and inside the
-      test rows separately, so no training window shares a step with a test window
-      for any ``g >= 0``: ``gap=0`` does not leak. The first test window's history
-      starts right after the last training row (as in deployment, where the model
-      forecasts from the most recent past), and its first scored target lies
-      ``history`` rows later. A positive gap only discards data. Each test fold
-      needs at least ``history + horizon`` rows; a fold of ``t`` rows scores its
-      ``t - history - horizon + 1`` windows.
+      test rows separately, so no training window shares a step with a test window:
+      ``gap=0`` does not leak, and a positive gap only discards data. The first test
+      window's history starts right after the last training row, as in deployment. A
+      test fold of ``t >= history + horizon`` rows scores ``t - history - horizon + 1`` windows.
     * **Windows** (``X, y = make_windows(series, history, horizon)``,
       ``cross_val_score(model, X, y, cv=...)``): the samples are windows, and windows
       ``i`` and ``j`` share a step when ``|i - j| < history + horizon``. Use
-      ``gap = history + horizon - 1`` windows: the first test window then starts on
-      the step after the last training window's last target (the same split as the
-      series with ``gap=0``). With ``gap < horizon - 1`` the test targets were
-      training targets (leakage); with ``horizon - 1 <= gap < history + horizon - 1``
-      the test targets are unseen but the test windows' inputs were training steps.
+      ``gap = history + horizon - 1`` windows: the first test window then starts after
+      the last training window's last target (the series' split with ``gap=0``). A
+      smaller gap leaks training targets (``gap < horizon - 1``) or training inputs.
 
     Examples
     --------
@@ -267,6 +265,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         validation_fraction=0.2,
         image_size=None,
         encoder_hidden=64,
+        temporal_encoder="lstm",
         decoder_hidden=128,
         head="mlp",
         null_value=0.0,
@@ -303,6 +302,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         self.validation_fraction = validation_fraction
         self.image_size = image_size
         self.encoder_hidden = encoder_hidden
+        self.temporal_encoder = temporal_encoder
         self.decoder_hidden = decoder_hidden
         self.head = head
         self.null_value = null_value
@@ -350,8 +350,9 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
             raise ValueError(f"history must be >= 2 (correlation images need two steps); got {self.history}.")
         for name in ("lora_r", "encoder_hidden", "decoder_hidden"):
             check_positive_int(getattr(self, name), name)
-        choices = dict(fusion=("saf", None), head=("mlp", "lstm"), finetune=("lora", None), image=("s2i", None),
-                       precision=("auto", "fp32", "bf16"), calendar=("auto", *CALENDARS), calendar_form=CALENDAR_FORMS)
+        choices = dict(fusion=("saf", None), head=("mlp", "lstm"), temporal_encoder=("lstm", "linear"),
+                       finetune=("lora", None), image=("s2i", None), precision=("auto", "fp32", "bf16"),
+                       calendar=("auto", *CALENDARS), calendar_form=CALENDAR_FORMS)
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}; got {getattr(self, name)!r}.")
@@ -416,6 +417,7 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
             finetune=self.finetune, lora_r=self.lora_r, lora_alpha=self.lora_alpha,
             encoder_hidden=self.encoder_hidden, decoder_hidden=self.decoder_hidden, image_size=image_size,
             calendar=calendar, steps_per_day=steps_per_day, calendar_form=self.calendar_form, head=self.head,
+            temporal_encoder=self.temporal_encoder,
         )
 
     def _prepare(self, windows, device):
@@ -462,8 +464,6 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
 
 def __getattr__(name):
     if name == "PRESETS":
-        warnings.warn(
-            "stvlm.forecaster.PRESETS was renamed stvlm.presets.MODEL_PRESETS.", FutureWarning, stacklevel=2
-        )
+        warnings.warn("stvlm.forecaster.PRESETS was renamed stvlm.presets.MODEL_PRESETS.", FutureWarning, 2)
         return MODEL_PRESETS
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

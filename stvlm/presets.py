@@ -37,7 +37,8 @@ MODEL_PRESETS = {
             max_position_embeddings=40,
             vocab_size=1000,
         ),
-        encoder_hidden=32,
+        temporal_encoder="linear",
+        encoder_hidden=32,  # read with temporal_encoder="lstm" only
         head="mlp",
         decoder_hidden=128,
         max_epochs=50,
@@ -50,6 +51,7 @@ MODEL_PRESETS = {
     # decoder, the raw weights kept (no moving average).
     "paper": dict(
         backbone=DEFAULT_BACKBONE, calendar=None, output="level", head="lstm", decoder_hidden=64, ema_decay=None,
+        temporal_encoder="lstm",
     ),
 }
 

@@ -76,6 +76,8 @@ class STVLMSktimeForecaster(WindowSktimeForecaster):
         Side of the backbone's images; ``None`` lets the engine choose.
     encoder_hidden : int, default=64
         Width of the temporal LSTM encoder.
+    temporal_encoder : {"lstm", "linear"}, default="lstm"
+        Each sensor's token: the paper's LSTM over its window, or a linear map of it.
     decoder_hidden : int, default=128
         Width of the head: its MLP, or its LSTM with ``head="lstm"``.
     head : {"mlp", "lstm"}, default="mlp"
@@ -105,13 +107,11 @@ class STVLMSktimeForecaster(WindowSktimeForecaster):
         linear autoregression fitted on the training windows misses
         (:class:`~stvlm.STVLMForecaster`).
     random_state : int or None, default=None
-        Seed of initialisation and shuffling; a fixed seed gives the same
-        forecasts on the CPU.
+        Seed of initialisation and shuffling (the same forecasts on the CPU).
     verbose : int, default=1
         ``0`` silences the progress bars.
     callbacks : list of callable or None, default=None
-        Called after every training epoch as ``callback(engine, record)``; a truthy
-        return stops training.
+        Called after every training epoch as ``callback(engine, record)``; a truthy return stops training.
 
     Attributes
     ----------
@@ -139,9 +139,8 @@ class STVLMSktimeForecaster(WindowSktimeForecaster):
     ``sktime.forecasting.stream.UpdateRefitsEvery``, or use ``evaluate(...,
     strategy="refit")`` (the default).
 
-    The rows seen are kept by the forecaster itself, so sktime's ``remember_data``
-    config (a second copy of all data in ``_y``/``_X``) is off by default, as it will
-    be for every forecaster from sktime 1.3 on.
+    The rows seen are kept by the forecaster itself, so sktime's ``remember_data`` config (a
+    second copy in ``_y``/``_X``) is off by default, as it will be from sktime 1.3 on.
 
     Examples
     --------
@@ -193,6 +192,7 @@ class STVLMSktimeForecaster(WindowSktimeForecaster):
         validation_fraction=0.2,
         image_size=None,
         encoder_hidden=64,
+        temporal_encoder="lstm",
         decoder_hidden=128,
         head="mlp",
         null_value=0.0,

@@ -223,6 +223,32 @@ def test_mlp_head_trains_saves_and_loads(series, tmp_path):
         tiny_model(head="gru").fit(series[:200])
 
 
+def test_linear_encoder_trains_saves_and_loads(series, tmp_path):
+    from stvlm.network import LinearEncoder, TemporalEncoder
+
+    model = tiny_model(temporal_encoder="linear").fit(series[:200])
+    assert isinstance(model.network_.temporal_encoder, LinearEncoder)
+    assert isinstance(tiny_model(temporal_encoder="lstm").fit(series[:200]).network_.temporal_encoder, TemporalEncoder)
+    X = series[200:212][None]
+    again = STVLMForecaster.load(model.save(tmp_path / "linear"))
+    assert again.temporal_encoder == "linear" and isinstance(again.network_.temporal_encoder, LinearEncoder)
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    with pytest.raises(ValueError, match="temporal_encoder must be one of"):
+        tiny_model(temporal_encoder="gru").fit(series[:200])
+
+
+def test_files_from_before_the_linear_encoder_load_with_the_lstm(series, tmp_path):
+    model = tiny_model(temporal_encoder="lstm").fit(series[:200])
+    d = model.save(tmp_path / "old")
+    config = json.loads((d / "stvlm_config.json").read_text())
+    del config["params"]["temporal_encoder"]
+    (d / "stvlm_config.json").write_text(json.dumps(config))
+    again = STVLMForecaster.load(d)
+    assert again.temporal_encoder == "lstm"
+    X = series[200:212][None]
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+
+
 def test_unknown_lr_schedule_is_a_clear_error(series):
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         tiny_model(lr_schedule="step").fit(series[:200])

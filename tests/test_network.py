@@ -677,6 +677,37 @@ def test_network_with_mlp_head():
         make_net(head="mlp", decoder_hidden=0)
 
 
+def test_linear_encoder_is_one_linear_map_of_each_sensors_window():
+    from stvlm.network import LinearEncoder
+
+    torch.manual_seed(0)
+    enc = LinearEncoder(HISTORY, HIDDEN)
+    x = torch.randn(3, HISTORY, 7)
+    got = enc(x)
+    reference = torch.einsum("bhn,dh->bnd", x, enc.proj.weight) + enc.proj.bias
+    torch.testing.assert_close(got, reference, rtol=1e-5, atol=1e-6)
+    x2 = x.clone()
+    x2[:, :, 4] += 1.0
+    changed = (enc(x2) - got).abs().amax(dim=(0, 2))
+    assert changed[4] > 0 and torch.count_nonzero(changed) == 1
+
+
+def test_network_with_linear_encoder():
+    from stvlm.network import LinearEncoder, TemporalEncoder
+
+    net = make_net(temporal_encoder="linear")
+    assert isinstance(net.temporal_encoder, LinearEncoder)
+    assert trainable_parameter_summary(net)["temporal_encoder"] == HISTORY * HIDDEN + HIDDEN
+    x, images = inputs()
+    assert net(x, images).shape == (BATCH, HORIZON, N)
+    # the sensor tokens in the text stream are the linear map of the windows
+    tokens = net.embed_text(x)[:, net.sensor_offset :]
+    torch.testing.assert_close(tokens, net.temporal_encoder.proj(x.transpose(1, 2)))
+    assert isinstance(make_net().temporal_encoder, TemporalEncoder)  # the paper's LSTM by default
+    with pytest.raises(ValueError, match="temporal_encoder must be one of"):
+        make_net(temporal_encoder="gru")
+
+
 # ----------------------------------------------------------------------------- calendar
 @pytest.mark.parametrize("form", ["embedding", "tokens"])
 @pytest.mark.parametrize("calendar", ["time-of-day", "time-of-day+day-of-week"])

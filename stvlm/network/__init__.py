@@ -4,7 +4,7 @@
   :func:`tokenize_prompt`, :func:`extend_text_positions`;
 - :mod:`~stvlm.network.attention`: :class:`SAFSelfAttention`, :class:`PadConvBias`;
 - :mod:`~stvlm.network.layers`: :class:`ChannelMixing` (``W_af``),
-  :class:`TemporalEncoder`, :class:`LSTMDecoderHead`, :class:`MLPHead`;
+  :class:`TemporalEncoder`, :class:`LinearEncoder`, :class:`LSTMDecoderHead`, :class:`MLPHead`;
 - :mod:`~stvlm.network.model`: :class:`STVLMNetwork`, :func:`trainable_parameter_summary`.
 """
 
@@ -18,7 +18,7 @@ from .backbone import (
     make_prompt,
     tokenize_prompt,
 )
-from .layers import CalendarEmbedding, ChannelMixing, LSTMDecoderHead, MLPHead, TemporalEncoder
+from .layers import CalendarEmbedding, ChannelMixing, LinearEncoder, LSTMDecoderHead, MLPHead, TemporalEncoder
 from .model import STVLMNetwork
 from .summary import trainable_parameter_summary
 
@@ -29,6 +29,7 @@ __all__ = [
     "ChannelMixing",
     "ExtendedPositionEmbedding",
     "LSTMDecoderHead",
+    "LinearEncoder",
     "MLPHead",
     "PadConvBias",
     "SAFSelfAttention",

@@ -2,6 +2,8 @@
 
 - :class:`ChannelMixing`: ``W_af``, the learnable 3x3 per-pixel mix of the S2I channels;
 - :class:`TemporalEncoder`: LSTM over each sensor's history, one token per sensor;
+- :class:`LinearEncoder`: a linear map of each sensor's history, one token per sensor
+  (STID's window projection; an extension);
 - :class:`LSTMDecoderHead`: LSTM decoder from each sensor's backbone output to
   ``horizon`` values (the paper's head);
 - :class:`MLPHead`: residual MLP from each sensor's backbone output to all ``horizon``
@@ -15,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CalendarEmbedding", "ChannelMixing", "LSTMDecoderHead", "MLPHead", "TemporalEncoder"]
+__all__ = ["CalendarEmbedding", "ChannelMixing", "LSTMDecoderHead", "LinearEncoder", "MLPHead", "TemporalEncoder"]
 
 
 def _run_lstm(lstm, seq):
@@ -128,6 +130,34 @@ class TemporalEncoder(nn.Module):
         for step in gates_in.unbind(1):
             h, c = _lstm_cell(torch.addmm(step, h, w_hh.t()), c)
         return h
+
+
+class LinearEncoder(nn.Module):
+    """One token per sensor: a linear map of its ``history`` values (STID's window projection).
+
+    Parameters
+    ----------
+    history : int
+        Steps per window.
+    hidden_size : int
+        Width of the backbone's tokens.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from stvlm.network import LinearEncoder
+    >>> enc = LinearEncoder(history=12, hidden_size=32)
+    >>> enc(torch.randn(2, 12, 7)).shape  # (B, history, N) -> (B, N, hidden)
+    torch.Size([2, 7, 32])
+    """
+
+    def __init__(self, history, hidden_size):
+        super().__init__()
+        self.proj = nn.Linear(int(history), int(hidden_size))
+
+    def forward(self, x):
+        """``x`` (B, history, N) -> sensor tokens (B, N, hidden)."""
+        return self.proj(x.transpose(1, 2))
 
 
 class LSTMDecoderHead(nn.Module):

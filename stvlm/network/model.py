@@ -11,7 +11,7 @@ from torch import nn
 from .._calendar import CALENDAR_FORMS, CALENDARS
 from .attention import PadConvBias, SAFSelfAttention, install_fused_attention
 from .backbone import ExtendedPositionEmbedding, extend_text_positions, load_backbone, make_prompt, tokenize_prompt
-from .layers import CalendarEmbedding, ChannelMixing, LSTMDecoderHead, MLPHead, TemporalEncoder
+from .layers import CalendarEmbedding, ChannelMixing, LinearEncoder, LSTMDecoderHead, MLPHead, TemporalEncoder
 
 __all__ = ["STVLMNetwork"]
 
@@ -22,6 +22,7 @@ _IMAGE_STD = 0.5
 _FUSIONS = ("saf", None)
 _FINETUNES = ("lora", None)
 _HEADS = ("mlp", "lstm")
+_ENCODERS = ("lstm", "linear")
 
 
 def _positive_int(name, value):
@@ -50,7 +51,8 @@ class STVLMNetwork(nn.Module):
        prepended, no random patch sampling; passed as ``image_embeds`` with an
        all-ones ``pixel_mask`` of the image token count.
     3. The prompt ids are embedded with the backbone's word embeddings.
-    4. :class:`TemporalEncoder` gives one token per sensor; text stream =
+    4. :class:`TemporalEncoder` (or, ``temporal_encoder="linear"``,
+       :class:`LinearEncoder`) gives one token per sensor; text stream =
        ``[prompt, N sensor tokens]`` passed as ``inputs_embeds`` (ViLT adds
        text positions, token types and LayerNorm); the position table is
        extended to ``len(prompt) + N`` rows (:func:`extend_text_positions`).
@@ -83,6 +85,9 @@ class STVLMNetwork(nn.Module):
     encoder_hidden, decoder_hidden : int
         LSTM widths of the temporal encoder and of the head (with ``head="mlp"``,
         ``decoder_hidden`` is the MLP's width).
+    temporal_encoder : {"lstm", "linear"}, default="lstm"
+        ``"lstm"``: the paper's LSTM encoder; ``"linear"``: a linear map of each
+        sensor's window (STID's window projection; an extension).
     image_size : int, optional
         Side of the padded image fed to the backbone; defaults to
         ``config.image_size``. Any multiple of the patch size works: the
@@ -106,7 +111,7 @@ class STVLMNetwork(nn.Module):
     ----------
     backbone : transformers.ViltModel
     w_af : ChannelMixing
-    temporal_encoder : TemporalEncoder
+    temporal_encoder : TemporalEncoder or LinearEncoder
     padconv : PadConvBias or None
     head : LSTMDecoderHead or MLPHead
     n_prompt_tokens, n_text_tokens, n_image_tokens : int
@@ -148,6 +153,7 @@ class STVLMNetwork(nn.Module):
         steps_per_day=None,
         calendar_form="embedding",
         head="lstm",
+        temporal_encoder="lstm",
     ):
         super().__init__()
         from transformers import ViltModel
@@ -164,6 +170,8 @@ class STVLMNetwork(nn.Module):
             raise ValueError(f"calendar_form must be one of {CALENDAR_FORMS}, got {calendar_form!r}.")
         if head not in _HEADS:
             raise ValueError(f"head must be one of {_HEADS}, got {head!r}.")
+        if temporal_encoder not in _ENCODERS:
+            raise ValueError(f"temporal_encoder must be one of {_ENCODERS}, got {temporal_encoder!r}.")
         for _, module in backbone.named_modules():
             if isinstance(module, SAFSelfAttention) or hasattr(module, "lora_A"):
                 raise ValueError(
@@ -247,7 +255,10 @@ class STVLMNetwork(nn.Module):
             positions.extra.requires_grad_(True)
 
         self.w_af = ChannelMixing(3)
-        self.temporal_encoder = TemporalEncoder(hidden, encoder_hidden)
+        if temporal_encoder == "linear":
+            self.temporal_encoder = LinearEncoder(self.history, hidden)
+        else:
+            self.temporal_encoder = TemporalEncoder(hidden, encoder_hidden)
         if head == "mlp":
             self.head = MLPHead(hidden, self.horizon, _positive_int("decoder_hidden", decoder_hidden))
         else:
