@@ -436,6 +436,11 @@ VARIANTS = {
         # before its rows (as session 26's): the miss is under the seed sd of either (0.15),
         # against a 10 % gain of 0.71, so (b) is applied once more to fresh seeds 3-5 fitted both
         # ways (the preset as mlp-ema99-stidsched); failing there, the candidate is not adopted.
+        # Full, seed 0 (this hook, 1 thread beside another fit): 15.461 (best epoch 49/50, 22.7 s
+        # an epoch; the preset 15.406 at 27 s). Seeds 1-2 are read from the validation curves of
+        # benchmark fits of the library's implementation (temporal_encoder="linear" in the cpu
+        # preset, on a branch), the test figures they print left unread until the rule is settled
+        # (as session 26's seed 2), to save two fits.
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
