@@ -441,6 +441,21 @@ VARIANTS = {
         # benchmark fits of the library's implementation (temporal_encoder="linear" in the cpu
         # preset, on a branch), the test figures they print left unread until the rule is settled
         # (as session 26's seed 2), to save two fits.
+        # Second look, fresh seeds 3-5 at 20 % (own windows): the candidate 19.999, 19.837, 20.086
+        # = 19.974 against the preset's 19.856, 19.685, 19.646 = 19.729: +0.25, (b) fails again
+        # (on the full period's windows the candidate is ahead once more: 18.14 against 18.64).
+        # Not adopted; the two benchmark fits (seeds 1-2) were stopped unread and deleted. The
+        # option stays in the library (temporal_encoder="linear", not a default).
+        # Next candidate, "mlp-ema99-lstmlin": both paths, each sensor's token the LSTM's plus a
+        # linear map of its window, to keep what the LSTM gives at 20 % and on the full period
+        # and what the linear path gives at 10 %. Rule, written before its rows: (a) 10 %,
+        # 3-seed mean on the full period's windows 23.97 or lower; (b) 20 %, 6-seed mean (0-5) on
+        # the part's own windows not above the preset's 19.874 (19.872, 20.182, 20.001, 19.856,
+        # 19.685, 19.646); (c) full, 3-seed validation mean 15.47 or lower. (a) and (b) first;
+        # the full fits only if both hold.
+        "mlp-ema99-lstmlin": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "lr_schedule": "plateau",
+                              "learning_rate": 2e-3, "max_epochs": 50, "patience": 10, "lr_patience": 5,
+                              "_linear_encoder": "sum"},
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
@@ -736,7 +751,8 @@ def _with_trained_backbone(active):
 @contextlib.contextmanager
 def _with_linear_encoder(active):
     """ST-VLM whose sensor tokens are a linear map of each sensor's window (STID-like's
-    window projection, ``Linear(history, hidden)``) in place of the LSTM encoder."""
+    window projection, ``Linear(history, hidden)``) in place of the LSTM encoder; with
+    ``active="sum"``, the LSTM's token plus that linear map."""
     if not active:
         yield
         return
@@ -750,8 +766,17 @@ def _with_linear_encoder(active):
         def forward(self, x):  # (B, history, N) -> (B, N, hidden)
             return self.proj(x.transpose(1, 2))
 
+    class Both(nn.Module):
+        def __init__(self, lstm, linear):
+            super().__init__()
+            self.lstm, self.linear = lstm, linear
+
+        def forward(self, x):
+            return self.lstm(x) + self.linear(x)
+
     def swap(net):
-        net.temporal_encoder = LinearEncoder(net.history, net.backbone.config.hidden_size)
+        linear = LinearEncoder(net.history, net.backbone.config.hidden_size)
+        net.temporal_encoder = Both(net.temporal_encoder, linear) if active == "sum" else linear
 
     with _after_network_init(swap):
         yield

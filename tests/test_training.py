@@ -705,3 +705,19 @@ def test_cpu_preset_trains_on_stid_likes_schedule():
         assert getattr(stvlm, name) == getattr(stid, name), name
     assert (stvlm.lr_schedule, stvlm.learning_rate, stvlm.max_epochs) == ("plateau", 2e-3, 50)
     assert BENCHMARK_PRESETS["stvlm"]["cpu"] == "cpu"  # the benchmark fits the model preset as it is
+
+
+
+def test_cpu_preset_reads_windows_as_stid_like_does_and_paper_keeps_the_lstm():
+    """The cpu preset's sensor tokens are a linear map of each window, STID-like's projection
+    (chosen on validation data, docs/results.md session 27); the paper preset keeps its LSTM."""
+    from stvlm.network import LinearEncoder, TemporalEncoder
+    from stvlm.presets import preset_params
+
+    assert preset_params("cpu")["temporal_encoder"] == "linear"
+    assert preset_params("paper")["temporal_encoder"] == "lstm"
+    series = np.random.default_rng(0).normal(100, 10, (80, 4))
+    for encoder, kind in (("linear", LinearEncoder), ("lstm", TemporalEncoder)):
+        model = STVLMForecaster.from_preset("cpu", backbone=TINY, max_epochs=1, validation_fraction=0, verbose=0,
+                                            random_state=0, **({} if encoder == "linear" else {"temporal_encoder": "lstm"}))
+        assert isinstance(model.fit(series).network_.temporal_encoder, kind)
