@@ -37,8 +37,7 @@ MODEL_PRESETS = {
             max_position_embeddings=40,
             vocab_size=1000,
         ),
-        temporal_encoder="linear",
-        encoder_hidden=32,  # read with temporal_encoder="lstm" only
+        encoder_hidden=32,
         head="mlp",
         decoder_hidden=128,
         max_epochs=50,

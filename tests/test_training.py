@@ -708,16 +708,15 @@ def test_cpu_preset_trains_on_stid_likes_schedule():
 
 
 
-def test_cpu_preset_reads_windows_as_stid_like_does_and_paper_keeps_the_lstm():
-    """The cpu preset's sensor tokens are a linear map of each window, STID-like's projection
-    (chosen on validation data, docs/results.md session 27); the paper preset keeps its LSTM."""
-    from stvlm.network import LinearEncoder, TemporalEncoder
+
+def test_presets_read_each_window_with_the_papers_lstm():
+    """temporal_encoder="linear" measured better at 10 % and worse at 20 % and on the full fit
+    period (docs/results.md, session 27): neither preset takes it, and the paper's pins its LSTM."""
+    from stvlm.network import TemporalEncoder
     from stvlm.presets import preset_params
 
-    assert preset_params("cpu")["temporal_encoder"] == "linear"
     assert preset_params("paper")["temporal_encoder"] == "lstm"
     series = np.random.default_rng(0).normal(100, 10, (80, 4))
-    for encoder, kind in (("linear", LinearEncoder), ("lstm", TemporalEncoder)):
-        model = STVLMForecaster.from_preset("cpu", backbone=TINY, max_epochs=1, validation_fraction=0, verbose=0,
-                                            random_state=0, **({} if encoder == "linear" else {"temporal_encoder": "lstm"}))
-        assert isinstance(model.fit(series).network_.temporal_encoder, kind)
+    model = STVLMForecaster.from_preset("cpu", backbone=TINY, max_epochs=1, validation_fraction=0, verbose=0,
+                                        random_state=0)
+    assert model.temporal_encoder == "lstm" and isinstance(model.fit(series).network_.temporal_encoder, TemporalEncoder)
