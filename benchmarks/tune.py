@@ -456,6 +456,13 @@ VARIANTS = {
         "mlp-ema99-lstmlin": {**_MLP_PRESET, "ema_decay": 0.99, "_settle": 0.5, "lr_schedule": "plateau",
                               "learning_rate": 2e-3, "max_epochs": 50, "patience": 10, "lr_patience": 5,
                               "_linear_encoder": "sum"},
+        # Rows (1 thread, beside another fit): (a) 10 %: 23.808, 23.521, 23.560 = 23.630, holds
+        # (the preset 24.168, the linear encoder alone 23.458); (b) 20 %: 19.994, 20.190, 19.998,
+        # 20.355 on seeds 0-3 (the preset 19.872, 20.182, 20.001, 19.856): a 6-seed mean of
+        # 19.874 would need seeds 4-5 at 19.35 on average, below every seed of either, so (b)
+        # fails and the last two fits were stopped. Not adopted; no full fits. At 20 % the linear
+        # path costs on the part's own windows whether or not the LSTM is kept beside it, and
+        # gains on the full period's (18.06-18.52 against 18.55-18.79).
         # "change+tod-e30-cos4-mlp-fullft" (every weight of the random backbone trained, no LoRA):
         # measured at commit db7510a, 16.29 (best epoch 14, stopped at 20); the option was removed.
         # "change+tod-e30-cos4-mlpskip" (the MLP head also reading each sensor's window, a skip
