@@ -93,7 +93,8 @@ class STVLMForecaster(_SaveLoadMixin, BaseWindowForecaster):
         Width of the temporal LSTM encoder (``temporal_encoder="lstm"``).
     temporal_encoder : {"lstm", "linear"}, default="lstm"
         Each sensor's token: the paper's LSTM over its window, or a linear map of the
-        window (STID's window projection; an extension beyond the paper).
+        window (STID's projection, an extension; on pems08-tail better with very little
+        data, worse with more: docs/results.md, "Session 27").
     decoder_hidden : int, default=128
         Width of the head: its MLP, or its LSTM with ``head="lstm"``.
     head : {"mlp", "lstm"}, default="mlp"
