@@ -707,8 +707,6 @@ def test_cpu_preset_trains_on_stid_likes_schedule():
     assert BENCHMARK_PRESETS["stvlm"]["cpu"] == "cpu"  # the benchmark fits the model preset as it is
 
 
-
-
 def test_presets_read_each_window_with_the_papers_lstm():
     """temporal_encoder="linear" measured better at 10 % and worse at 20 % and on the full fit
     period (docs/results.md, session 27): neither preset takes it, and the paper's pins its LSTM."""
